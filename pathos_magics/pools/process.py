@@ -1,0 +1,23 @@
+"""ProcessPool: workers are local processes."""
+from __future__ import annotations
+
+from ..transports.base import Transport
+from ..transports.process import ProcessTransport
+from .base import AbstractPool
+
+
+class ProcessPool(AbstractPool):
+    """Map over local worker processes.
+
+    Args:
+        nodes: number of worker processes (default: one per usable CPU).
+        context: start method, 'fork', 'spawn' or 'forkserver' (default:
+            the platform's). Functions, lambdas and classes defined in the
+            notebook work with each.
+    """
+
+    def _transport_options(self) -> tuple[str, ...]:
+        return ("context",)
+
+    def _make_transports(self) -> list[tuple[Transport, int]]:
+        return [(ProcessTransport(self._kwds.get("context")), self._nodes)]

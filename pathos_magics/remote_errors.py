@@ -1,0 +1,62 @@
+"""Turning a worker's error payload back into the exception the user sees."""
+from __future__ import annotations
+
+import linecache
+import pickle
+import traceback
+from typing import Any
+
+from . import serialize
+from .errors import RemoteTraceback, TaskError
+
+
+def rebuild(payload: Any, worker: Any, index: int, item: Any) -> BaseException:
+    """The task's own exception (same type), its worker traceback as cause.
+
+    ``payload`` is the live exception for in-process workers, or the bytes
+    made by :func:`serialize.exception_payload` for the others.
+    """
+    if isinstance(payload, BaseException):
+        exc = payload
+    else:
+        exc = _from_payload(payload, worker)
+    _add_note(exc, f"raised by task {index} (item {_short_repr(item)}) "
+                   f"on worker {worker.label}")
+    return exc
+
+
+def _from_payload(payload: bytes, worker: Any) -> BaseException:
+    blob, module, qualname, text, frames = pickle.loads(payload)
+    exc: Any = None
+    if blob is not None:
+        try:
+            exc = serialize.loads_data(blob)
+        except Exception:
+            exc = None
+    if not isinstance(exc, BaseException):
+        exc = TaskError(f"{module}.{qualname}: {text}", type_name=qualname)
+    where = f"worker {worker.label}"
+    if worker.pid:
+        where += f" (pid {worker.pid} on {worker.host})"
+    stack = traceback.StackSummary.from_list(
+        [(f, n, name, line or linecache.getline(f, n).strip())
+         for f, n, name, line in frames])
+    name = qualname if module in ("builtins", "__main__") else f"{module}.{qualname}"
+    tb = (f"\nTraceback (most recent call last), in {where}:\n"
+          + "".join(stack.format()) + f"{name}: {text}")
+    exc.__cause__ = RemoteTraceback(tb)
+    return exc
+
+
+def _add_note(exc: BaseException, note: str) -> None:
+    notes = getattr(exc, "__notes__", [])
+    if note not in notes and hasattr(exc, "add_note"):
+        exc.add_note(note)
+
+
+def _short_repr(item: Any, limit: int = 80) -> str:
+    try:
+        text = repr(item)
+    except Exception:
+        text = f"<{type(item).__name__}>"
+    return text if len(text) <= limit else text[:limit - 3] + "..."

@@ -1,0 +1,543 @@
+"""One scheduler for every pool: chunks, windows, retries, cancel, events.
+
+How work moves::
+
+  caller thread                 Scheduler (all state under one lock)         workers
+  -------------                 ------------------------------------         -------
+  pool.map(f, xs) --submit--> _Map: source of items, retry queue
+                                  |
+                                  | _dispatch(worker): while the worker has
+                                  | fewer than `window` chunks in flight,
+                                  | cut the next chunk (size adapts to the
+                                  | measured task time) --------------------> RUN
+                                  |
+  result()/iterators <--notify-- on_message(DONE) <---- reader thread <------ DONE
+       (wait in short slices,     on_lost(worker): requeue its chunks
+        so Ctrl-C gets through;     (split to single tasks), start a
+        pump the serial worker)     replacement, fail after max_retries
+                                  |
+                          events --> pool's EventBus + events.GLOBAL
+
+Workers pull: a worker gets a new chunk only when one of its own comes back,
+so a fast worker does more.  A transport calls ``on_message`` / ``on_lost``
+from its own threads; nothing here blocks for long under the lock.
+"""
+from __future__ import annotations
+
+import collections
+import itertools
+import logging
+import math
+import threading
+import time
+from typing import Any, Callable, Iterable, Optional
+
+from . import events as ev
+from . import remote_errors, serialize, wire
+from .errors import NoWorkersError, PoolClosedError, WorkerLostError
+from .transports.base import Transport, WorkerHandle
+
+_log = logging.getLogger(__name__)
+
+_PROBE = 16              # first chunks, before any task time is known
+_CHUNK_MIN_S = 0.002     # a chunk at least this long amortises its round trip
+_CHUNK_MAX_S = 0.2       # and at most this long keeps progress and balance live
+_WAIT_SLICE = 0.1        # waits wake this often, so KeyboardInterrupt lands
+
+
+class _Chunk:
+    __slots__ = ("id", "map", "start", "items", "attempts", "_blob")
+
+    def __init__(self, cid: int, m: "_Map", start: int, items: Any,
+                 attempts: int = 0) -> None:
+        self.id, self.map, self.start, self.items = cid, m, start, items
+        self.attempts = attempts
+        self._blob: Optional[bytes] = None
+
+    def payload(self, worker: WorkerHandle) -> Any:
+        if worker.in_process:
+            return self.items
+        if self._blob is None:
+            self._blob = serialize.dumps_data(self.items)
+        return self._blob
+
+
+class _Map:
+    """One submitted map and what has come back of it."""
+
+    def __init__(self, mid: int, func: Callable, kind: int, items: Any,
+                 ordered: bool, chunksize: Optional[int], kindname: str) -> None:
+        self.id, self.func, self.kind = mid, func, kind
+        self.kindname = kindname
+        self.ordered = ordered
+        self.chunksize = chunksize
+        if isinstance(items, (list, tuple, range)):
+            self.seq: Optional[Any] = items
+            self.source: Optional[Iterable] = None
+            self.total: Optional[int] = len(items)
+        else:
+            self.seq, self.source, self.total = None, iter(items), None
+        self.next_index = 0
+        self.exhausted = self.total == 0
+        self.retry: collections.deque[_Chunk] = collections.deque()
+        self.code: Optional[bytes] = None
+        self.t_task: Optional[float] = None
+        self.done = 0
+        self.inflight = 0
+        self.results: dict[int, list] = {}                       # ordered
+        self.arrivals: collections.deque[list] = collections.deque()  # unordered
+        self.state = "running"
+        self.error: Optional[BaseException] = None
+        self.error_index: Optional[int] = None
+
+    def finished_feeding(self) -> bool:
+        return self.exhausted and not self.retry and self.inflight == 0
+
+
+class Scheduler:
+    """Feeds the maps of one pool to its workers.
+
+    Args:
+        name: how the pool shows itself in events ("ProcessPool(ncpus=2)").
+        transports: (transport, number of workers) pairs; several transports
+            make one heterogeneous pool.
+        window: chunks in flight per worker (one running, one queued).
+        max_retries: how often a task whose worker died is tried again.
+        cancel_timeout: how long a cancelled chunk may take to stop before its
+            worker is killed (and replaced).
+    """
+
+    def __init__(self, name: str, transports: list[tuple[Transport, int]], *,
+                 window: int = 2, max_retries: int = 2,
+                 cancel_timeout: float = 1.0) -> None:
+        self.name = name
+        self.window = window
+        self.max_retries = max_retries
+        self.cancel_timeout = cancel_timeout
+        self.bus = ev.EventBus()
+        self.state = "running"
+        self._lock = threading.RLock()
+        self._changed = threading.Condition(self._lock)
+        self._maps: dict[int, _Map] = {}
+        self._workers: list[WorkerHandle] = []
+        self._ids = itertools.count()
+        self._events: list[ev.Event] = []
+        self._transports = [t for t, _ in transports]
+        self._next_label: dict[int, int] = {}
+        self._pumps = [t for t in self._transports if hasattr(t, "pump")]
+        for transport, count in transports:
+            self._start_workers(transport, count)
+        self._flush_events()
+
+    # ------------------------------------------------------------ workers
+
+    @property
+    def workers(self) -> list[WorkerHandle]:
+        with self._lock:
+            return list(self._workers)
+
+    def _start_workers(self, transport: Transport, count: int) -> list[WorkerHandle]:
+        first = self._next_label.get(id(transport), 0)
+        self._next_label[id(transport)] = first + count
+        started = transport.start(count, self, first)
+        with self._lock:
+            for w in started:
+                self._workers.append(w)
+                self._emit(ev.WorkerUp(worker=w.label, host=w.host, pid=w.pid))
+                self._dispatch(w)
+        return started
+
+    def on_lost(self, worker: WorkerHandle, reason: str) -> None:
+        """A transport says ``worker`` is gone (EOF, exit, host lost)."""
+        with self._lock:
+            if worker.lost:
+                return
+            replace = self._mark_lost(worker, reason)
+        if replace:
+            try:
+                self._start_workers(worker.transport, 1)
+            except Exception as exc:      # noqa: BLE001 - reported to the maps
+                _log.warning("could not replace worker %s: %s", worker.label, exc)
+        with self._lock:
+            if not self._workers and self.state == "running":
+                self._fail_all(NoWorkersError(
+                    f"{self.name} has no live workers left (the last, "
+                    f"{worker.label}, was lost: {reason}). Call pool.restart() "
+                    "or pool.clear() to start new ones."))
+        self._flush_events()
+
+    def _mark_lost(self, worker: WorkerHandle, reason: str) -> bool:
+        worker.lost = True
+        if worker in self._workers:
+            self._workers.remove(worker)
+        chunks = list(worker.inflight.values())
+        worker.inflight.clear()
+        requeued = 0
+        for chunk in chunks:
+            m = chunk.map
+            m.inflight -= 1
+            if m.state != "running":
+                continue
+            requeued += len(chunk.items)
+            self._requeue(chunk, worker, reason)
+        self._emit(ev.WorkerLost(worker=worker.label, reason=reason,
+                                 requeued=requeued))
+        self._changed.notify_all()
+        for w in list(self._workers):
+            self._dispatch(w)
+        transport = worker.transport
+        return (self.state == "running" and transport is not None
+                and transport.can_replace)
+
+    def _requeue(self, chunk: _Chunk, worker: WorkerHandle, reason: str) -> None:
+        m = chunk.map
+        attempts = chunk.attempts + 1
+        if attempts > self.max_retries:
+            item = chunk.items[0]
+            self._fail(m, WorkerLostError(
+                f"task {chunk.start} (item {remote_errors._short_repr(item)}) "
+                f"was running on worker {worker.label} when it was lost "
+                f"({reason}); it was tried {attempts} times and every worker "
+                "running it died. Check what that task does (a crash in C "
+                "code, os._exit, running out of memory), then run the map again.",
+                worker=worker.label, task_indices=(chunk.start,)))
+            return
+        # Split a lost chunk into single tasks: only the one that kills its
+        # worker keeps failing, and the error can name it.
+        singles = [_Chunk(next(self._ids), m, chunk.start + i, chunk.items[i:i + 1],
+                          attempts) for i in range(len(chunk.items))]
+        m.retry.extendleft(reversed(singles))
+
+    # ------------------------------------------------------------ submit
+
+    def submit(self, func: Callable, items: Any, kind: int, *, ordered: bool = True,
+               chunksize: Optional[int] = None, kindname: str = "map") -> _Map:
+        """Queue a map and start feeding it; returns its handle."""
+        with self._lock:
+            if self.state != "running":
+                raise PoolClosedError(
+                    f"{self.name} is {self.state}: it takes no new work. Call "
+                    "pool.restart() to reopen it, or pool.clear() so the next "
+                    "pool of this kind starts fresh.")
+            m = _Map(next(self._ids), func, kind, items, ordered, chunksize, kindname)
+            if any(not w.in_process for w in self._workers):
+                m.code = serialize.dumps_code(func)
+                if m.seq is not None:
+                    _check_picklable(m.seq)
+            self._maps[m.id] = m
+            self._emit(ev.MapStarted(map_id=m.id, pool=self.name, total=m.total,
+                                     workers=tuple(w.label for w in self._workers),
+                                     kind=kindname))
+            if m.exhausted:
+                self._finish(m)
+            for w in list(self._workers):
+                self._dispatch(w)
+            if not self._workers:
+                self._fail(m, NoWorkersError(
+                    f"{self.name} has no live workers. Call pool.restart()."))
+        self._flush_events()
+        return m
+
+    def _dispatch(self, worker: WorkerHandle) -> None:
+        """Top up ``worker`` to ``window`` chunks in flight (under the lock)."""
+        was_idle = not worker.inflight
+        while not worker.lost and len(worker.inflight) < self.window:
+            chunk = self._next_chunk()
+            if chunk is None:
+                break
+            m = chunk.map
+            try:
+                if m.id not in worker.known_code:
+                    worker.send((wire.CODE, m.id, m.func if worker.in_process else m.code))
+                    worker.known_code.add(m.id)
+                worker.send((wire.RUN, m.id, chunk.id, m.id, m.kind,
+                             chunk.payload(worker)))
+            except serialize.SerializationError as exc:
+                self._fail(m, exc)
+                continue
+            except (OSError, ValueError) as exc:
+                m.retry.appendleft(chunk)
+                self._mark_lost(worker, f"sending to it failed ({exc})")
+                return
+            worker.inflight[chunk.id] = chunk
+            m.inflight += 1
+        if was_idle and worker.inflight:
+            self._emit(ev.WorkerBusy(worker=worker.label, busy=True))
+
+    def _next_chunk(self) -> Optional[_Chunk]:
+        for m in self._maps.values():
+            if m.state != "running":
+                continue
+            if m.retry:
+                return m.retry.popleft()
+            if m.exhausted:
+                continue
+            chunk = self._cut(m)
+            if chunk is not None:
+                return chunk
+        return None
+
+    def _cut(self, m: _Map) -> Optional[_Chunk]:
+        size = m.chunksize or self._auto_size(m)
+        start = m.next_index
+        if m.seq is not None:
+            items = m.seq[start:start + size]
+        else:
+            items = list(itertools.islice(m.source, size))
+            if len(items) < size:
+                m.total = start + len(items)
+                self._emit(ev.TotalKnown(map_id=m.id, total=m.total))
+        m.next_index = start + len(items)
+        if m.total is not None and m.next_index >= m.total:
+            m.exhausted = True
+        if not len(items):
+            return None
+        return _Chunk(next(self._ids), m, start, items)
+
+    def _auto_size(self, m: _Map) -> int:
+        workers = max(1, len(self._workers))
+        remaining = None if m.total is None else m.total - m.next_index
+        guided = _PROBE if remaining is None else math.ceil(remaining / (4 * workers))
+        if m.t_task is None:                       # probe the task time first
+            return max(1, min(guided, _PROBE))
+        hi = max(1, int(_CHUNK_MAX_S / m.t_task))
+        lo = max(1, int(_CHUNK_MIN_S / m.t_task))
+        return max(1, min(hi, max(guided, lo)))
+
+    # ------------------------------------------------------------ messages
+
+    def on_message(self, worker: WorkerHandle, msg: tuple) -> None:
+        """A transport delivers one message from ``worker``."""
+        tag = msg[0]
+        if tag == wire.DONE:
+            self._on_done(worker, msg)
+        elif tag == wire.OUT:
+            self._on_output(worker, msg[1], msg[2])
+        elif tag == wire.CANCELLED:
+            with self._lock:
+                chunk = worker.inflight.pop(msg[2], None)
+                if chunk is not None:
+                    chunk.map.inflight -= 1
+                    self._after_return(worker, chunk.map)
+            self._flush_events()
+        elif tag == wire.HELLO:
+            info = msg[1]
+            worker.pid = info.get("pid", worker.pid)
+        else:
+            _log.warning("unknown message %r from %s", tag, worker.label)
+
+    def _on_done(self, worker: WorkerHandle, msg: tuple) -> None:
+        _, map_id, chunk_id, results, error, elapsed = msg
+        if not worker.in_process:       # unpickle outside the lock
+            results = serialize.loads_data(results)
+        with self._lock:
+            chunk = worker.inflight.pop(chunk_id, None)
+            if chunk is None:
+                return
+            m = chunk.map
+            m.inflight -= 1
+            n = len(results)
+            if n and m.state in ("running", "failed"):
+                self._record(m, chunk, results)
+                t = elapsed / n
+                m.t_task = t if m.t_task is None else 0.5 * (m.t_task + t)
+                self._emit(ev.TasksDone(map_id=m.id, worker=worker.label, count=n,
+                                        done=m.done, total=m.total))
+            if error is not None and m.state == "running":
+                index = chunk.start + n
+                exc = remote_errors.rebuild(error, worker, index, chunk.items[n])
+                m.error_index = index
+                self._emit(ev.TaskFailed(map_id=m.id, worker=worker.label,
+                                         index=index, error=exc))
+                self._fail(m, exc)
+            self._after_return(worker, m)
+        self._flush_events()
+
+    def _record(self, m: _Map, chunk: _Chunk, results: list) -> None:
+        m.done += len(results)
+        if m.ordered:
+            m.results[chunk.start] = results
+        else:
+            m.arrivals.append(results)
+
+    def _after_return(self, worker: WorkerHandle, m: _Map) -> None:
+        if m.state == "running" and m.finished_feeding():
+            self._finish(m)
+        self._changed.notify_all()
+        self._dispatch(worker)
+        if not worker.inflight:
+            self._emit(ev.WorkerBusy(worker=worker.label, busy=False))
+
+    def _on_output(self, worker: WorkerHandle, stream: str, text: str) -> None:
+        import sys
+        target = sys.stderr if stream == "stderr" else sys.stdout
+        lines = text.split("\n")
+        target.write("".join(f"[{worker.label}] {line}\n" for line in lines))
+        if self.bus or ev.GLOBAL:
+            for line in lines:
+                self._emit_now(ev.Output(worker=worker.label, stream=stream, line=line))
+
+    # ------------------------------------------------------------ ending maps
+
+    def _finish(self, m: _Map) -> None:
+        m.state = "done"
+        self._maps.pop(m.id, None)
+        self._forget_code(m)
+        self._emit(ev.MapFinished(map_id=m.id, state="done", done=m.done, total=m.total))
+        self._changed.notify_all()
+
+    def _fail(self, m: _Map, exc: BaseException, state: str = "failed") -> None:
+        if m.state != "running":
+            return
+        m.state, m.error = state, exc
+        m.retry.clear()
+        m.exhausted = True
+        self._maps.pop(m.id, None)
+        for w in self._workers:
+            if any(c.map is m for c in w.inflight.values()):
+                try:
+                    w.send((wire.CANCEL, m.id))
+                except (OSError, ValueError):
+                    pass
+        self._forget_code(m)
+        self._emit(ev.MapFinished(map_id=m.id, state=state, done=m.done,
+                                  total=m.total, error=exc))
+        self._changed.notify_all()
+
+    def _fail_all(self, exc: BaseException) -> None:
+        for m in list(self._maps.values()):
+            self._fail(m, exc)
+
+    def _forget_code(self, m: _Map) -> None:
+        for w in self._workers:
+            if m.id in w.known_code:
+                w.known_code.discard(m.id)
+                try:
+                    w.send((wire.FORGET, m.id))
+                except (OSError, ValueError):
+                    pass
+
+    def cancel(self, m: _Map, reason: Optional[BaseException] = None) -> None:
+        """Stop a map now: queued chunks dropped, running ones interrupted.
+
+        Waits up to ``cancel_timeout`` for workers to confirm; a worker that
+        does not is killed (and replaced), so the next map finds it free.
+        """
+        with self._lock:
+            self._fail(m, reason or KeyboardInterrupt(), state="cancelled")
+            for w in self._workers:
+                if getattr(w, "synchronous", False):       # the serial worker
+                    for cid in [c for c, ch in w.inflight.items() if ch.map is m]:
+                        del w.inflight[cid]
+                        m.inflight -= 1
+            deadline = time.monotonic() + self.cancel_timeout
+            while m.inflight > 0 and time.monotonic() < deadline:
+                self._changed.wait(min(_WAIT_SLICE, deadline - time.monotonic()))
+            stuck = [w for w in self._workers
+                     if any(c.map is m for c in w.inflight.values())]
+        for w in stuck:
+            _log.warning("worker %s did not stop its task within %.1fs; killing it",
+                         w.label, self.cancel_timeout)
+            w.kill()
+        self._flush_events()
+
+    def abandon(self, m: _Map) -> None:
+        """Its consumer went away: stop feeding it, without waiting."""
+        with self._lock:
+            self._fail(m, PoolClosedError("the iterator was closed"), "cancelled")
+        self._flush_events()
+
+    # ------------------------------------------------------------ waiting
+
+    def wait(self, m: _Map, until: Callable[[], bool],
+             timeout: Optional[float] = None) -> bool:
+        """Wait (in short slices) until ``until()`` under the lock; False on
+        timeout.  Runs serial-worker chunks while waiting."""
+        deadline = None if timeout is None else time.monotonic() + timeout
+        while True:
+            with self._lock:
+                if until():
+                    return True
+                left = None if deadline is None else deadline - time.monotonic()
+                if left is not None and left <= 0:
+                    return False
+                if not self._pump_one():
+                    self._changed.wait(_WAIT_SLICE if left is None
+                                       else min(_WAIT_SLICE, left))
+
+    def _pump_one(self) -> bool:
+        ran = False
+        for t in self._pumps:
+            ran = t.pump() or ran
+        return ran
+
+    # ------------------------------------------------------------ lifecycle
+
+    def close(self) -> None:
+        """Take no new maps; running ones finish."""
+        with self._lock:
+            if self.state == "running":
+                self.state = "closed"
+
+    def join(self, timeout: Optional[float] = None) -> None:
+        """After close(): wait for running maps, then stop the workers."""
+        with self._lock:
+            if self.state == "running":
+                raise ValueError(f"{self.name} is still running: call close() "
+                                 "or terminate() before join()")
+            maps = list(self._maps.values())
+        for m in maps:
+            self.wait(m, lambda m=m: m.state != "running", timeout)
+        self._stop_workers(timeout=5.0)
+
+    def terminate(self) -> None:
+        """Cancel every map and stop every worker now."""
+        with self._lock:
+            self.state = "terminated"
+            for m in list(self._maps.values()):
+                self._fail(m, PoolClosedError(f"{self.name} was terminated "
+                                              "while this map ran."), "cancelled")
+        self._stop_workers(timeout=1.0)
+
+    def _stop_workers(self, timeout: float) -> None:
+        with self._lock:
+            if self.state == "running":
+                self.state = "closed"
+            for w in self._workers:
+                w.lost = True
+            self._workers = []
+        for t in self._transports:
+            t.close(timeout)
+        self._flush_events()
+
+    # ------------------------------------------------------------ events
+
+    def _emit(self, event: ev.Event) -> None:
+        if self.bus or ev.GLOBAL:
+            self._events.append(event)
+
+    def _emit_now(self, event: ev.Event) -> None:
+        self.bus.emit(event)
+        ev.GLOBAL.emit(event)
+
+    def _flush_events(self) -> None:
+        if not self._events:
+            return
+        with self._lock:
+            events, self._events = self._events, []
+        for event in events:
+            self._emit_now(event)
+
+
+def _check_picklable(seq: Any) -> None:
+    """Fail before anything is sent if an argument cannot be pickled."""
+    if isinstance(seq, range):
+        return
+    try:
+        serialize.dumps_data(seq)
+    except serialize.SerializationError:
+        bad = serialize.find_unpicklable(seq)
+        if bad is None:
+            raise
+        index, item = bad
+        serialize.dumps_data(item)       # raises, naming the item's type

@@ -1,0 +1,178 @@
+"""What travels to a worker, and how.
+
+dill's pickler is pure Python and ~30x slower than the C pickler on plain
+data, so the policy is:
+
+* code (the mapped function) is serialized ONCE per map with dill, by value
+  for anything defined in ``__main__`` (a notebook cell), ``recurse=True`` so
+  a closure carries only the globals it actually uses;
+* data (chunks of arguments and results) go through the C pickler; dill is
+  used only for a chunk the C pickler refuses, or whose pickle refers to
+  ``__main__`` (a class defined in the notebook, which a spawned or remote
+  worker would not find by reference).
+
+Each data blob starts with one tag byte saying which pickler made it.
+"""
+from __future__ import annotations
+
+
+import linecache
+import os
+import pickle
+import types
+from typing import Any, Iterable
+
+import dill
+
+from .errors import SerializationError
+
+_C = b"P"       # C pickler
+_DILL = b"D"    # dill
+_PROTOCOL = pickle.HIGHEST_PROTOCOL
+
+
+def dumps_code(func: Any) -> bytes:
+    """Serialize a callable with dill, with the source lines of cells.
+
+    The kernel's linecache holds the source of notebook cells; a worker in
+    another process (spawn, ssh, MPI) does not, so the lines are shipped
+    along and a worker's traceback can show the failing line of the cell.
+    """
+    try:
+        blob = dill.dumps(func, protocol=_PROTOCOL, recurse=True)
+    except Exception as exc:
+        raise SerializationError(
+            f"cannot serialize the function {_describe(func)} for the workers: "
+            f"{type(exc).__name__}: {exc}. Define it at top level, or make "
+            "sure the objects it uses (globals, closure cells) can be pickled."
+        ) from exc
+    return pickle.dumps((blob, _cell_sources(func)), protocol=_PROTOCOL)
+
+
+def loads_code(payload: bytes) -> Any:
+    blob, sources = pickle.loads(payload)
+    for filename, lines in sources.items():
+        if filename not in linecache.cache:
+            linecache.cache[filename] = (sum(map(len, lines)), None, lines, filename)
+    return dill.loads(blob)
+
+
+def dumps_data(obj: Any) -> bytes:
+    """C pickle, or dill when the C pickler refuses or would refer to __main__."""
+    try:
+        data = pickle.dumps(obj, protocol=_PROTOCOL)
+        if b"__main__" not in data:
+            return _C + data
+    except Exception:
+        pass
+    try:
+        return _DILL + dill.dumps(obj, protocol=_PROTOCOL, recurse=True)
+    except Exception as exc:
+        raise SerializationError(_unpicklable_message(obj, exc)) from exc
+
+
+def loads_data(blob: bytes) -> Any:
+    tag, body = blob[:1], memoryview(blob)[1:]
+    if tag == _C:
+        return pickle.loads(body)
+    return dill.loads(bytes(body))
+
+
+def find_unpicklable(items: Iterable[Any]) -> tuple[int, Any] | None:
+    """The first (index, object) in ``items`` that neither pickler takes."""
+    for i, item in enumerate(items):
+        try:
+            pickle.dumps(item, protocol=_PROTOCOL)
+            continue
+        except Exception:
+            pass
+        try:
+            dill.dumps(item, protocol=_PROTOCOL, recurse=True)
+        except Exception:
+            return i, item
+    return None
+
+
+def _unpicklable_message(obj: Any, exc: BaseException) -> str:
+    culprit = _innermost_unpicklable(obj)
+    what = f"an object of type {type(culprit).__module__}.{type(culprit).__qualname__}"
+    return (f"cannot send {what} to a worker ({type(exc).__name__}: {exc}). "
+            "Locks, open files, sockets and similar hold local state and cannot "
+            "be pickled: create them inside the task instead, or pass what is "
+            "needed to make them (a path, an address).")
+
+
+def _innermost_unpicklable(obj: Any, depth: int = 0) -> Any:
+    """Walk into containers to name the object that really fails."""
+    if depth > 4:
+        return obj
+    children: Iterable[Any] = ()
+    if isinstance(obj, (list, tuple, set, frozenset)):
+        children = obj
+    elif isinstance(obj, dict):
+        children = list(obj.keys()) + list(obj.values())
+    for child in children:
+        try:
+            dill.dumps(child, recurse=True)
+        except Exception:
+            return _innermost_unpicklable(child, depth + 1)
+    return obj
+
+
+def _describe(func: Any) -> str:
+    return getattr(func, "__qualname__", None) or repr(func)
+
+
+def _cell_sources(func: Any) -> dict[str, list[str]]:
+    """linecache entries for code whose file does not exist on disk."""
+    out: dict[str, list[str]] = {}
+    for code in _code_objects(func):
+        name = code.co_filename
+        if name in out or os.path.exists(name):
+            continue
+        lines = linecache.getlines(name)
+        if lines:
+            out[name] = lines
+    return out
+
+
+def _code_objects(func: Any) -> Iterable[types.CodeType]:
+    target = getattr(func, "__func__", func)          # bound methods
+    target = getattr(target, "func", target)          # functools.partial
+    code = getattr(target, "__code__", None)
+    if code is None and callable(target):
+        code = getattr(getattr(target, "__call__", None), "__code__", None)
+    if code is None:
+        return []
+    stack, seen = [code], []
+    while stack:
+        c = stack.pop()
+        seen.append(c)
+        stack.extend(k for k in c.co_consts if isinstance(k, types.CodeType))
+    return seen
+
+
+def exception_payload(exc: BaseException, frames: list[tuple]) -> bytes:
+    """Pickle a task's exception with its traceback frames.
+
+    ``frames`` are (filename, lineno, name, line) tuples; the line may be
+    None when the worker has no source, and the kernel fills it in.
+    """
+    try:
+        blob = dumps_data(exc)
+        loads_data(blob)                     # some exceptions pickle but don't unpickle
+    except Exception:
+        blob = None
+    return pickle.dumps((blob, type(exc).__module__, type(exc).__qualname__,
+                         _safe_str(exc), frames), protocol=_PROTOCOL)
+
+
+def _safe_str(exc: BaseException) -> str:
+    try:
+        return str(exc)
+    except Exception:
+        return "<unprintable exception>"
+
+
+__all__ = ["dumps_code", "loads_code", "dumps_data", "loads_data",
+           "find_unpicklable", "exception_payload"]

@@ -1,0 +1,110 @@
+"""The contract between the scheduler and a transport."""
+from __future__ import annotations
+
+import threading
+from typing import Any, Optional, Protocol
+
+from .. import wire
+
+
+class WorkerSink(Protocol):
+    """What a transport calls back (the scheduler implements it)."""
+
+    def on_message(self, worker: "WorkerHandle", msg: tuple) -> None: ...
+
+    def on_lost(self, worker: "WorkerHandle", reason: str) -> None: ...
+
+
+class WorkerHandle:
+    """The scheduler's view of one worker.
+
+    Attributes:
+        label: a short unique name shown to users ("local-0", "node1-3").
+        host: where it runs.
+        pid: its process id on that host, when known.
+        in_process: True when messages carry live objects (threads, serial),
+            False when payloads must be serialized.
+    """
+
+    in_process = False
+
+    def __init__(self, label: str, host: str = "localhost",
+                 pid: Optional[int] = None) -> None:
+        self.label = label
+        self.host = host
+        self.pid = pid
+        self.transport: Optional["Transport"] = None
+        self.lost = False
+        # scheduler bookkeeping (owned by the scheduler, under its lock)
+        self.inflight: dict[int, Any] = {}
+        self.known_code: set[int] = set()
+
+    def send(self, msg: tuple) -> None:
+        """Deliver one message; raise OSError if the worker is unreachable."""
+        raise NotImplementedError
+
+    def stop(self, timeout: float) -> None:
+        """Ask the worker to exit; kill it if it has not within ``timeout``."""
+        raise NotImplementedError
+
+    def kill(self) -> None:
+        """Stop the worker now (its running task is lost)."""
+        raise NotImplementedError
+
+    def __repr__(self) -> str:
+        state = "lost" if self.lost else f"{len(self.inflight)} chunks in flight"
+        return f"<{type(self).__name__} {self.label} pid={self.pid} {state}>"
+
+
+class Transport:
+    """Starts workers of one kind.
+
+    Attributes:
+        name: shown in reprs and status ("process", "thread", "ssh:node1").
+        can_replace: whether a lost worker can be replaced by a new one.
+    """
+
+    name = "transport"
+    can_replace = True
+
+    def start(self, count: int, sink: WorkerSink, first_index: int = 0
+              ) -> list[WorkerHandle]:
+        """Start ``count`` workers that report to ``sink``."""
+        raise NotImplementedError
+
+    def close(self, timeout: float = 5.0) -> None:
+        """Stop every worker this transport started (bounded by ``timeout``)."""
+
+
+class ChannelWorker(WorkerHandle):
+    """A worker reached through a :class:`wire.Channel`, with a reader thread
+    that feeds the sink until the channel closes."""
+
+    def __init__(self, label: str, channel: wire.Channel, sink: WorkerSink,
+                 host: str = "localhost", pid: Optional[int] = None) -> None:
+        super().__init__(label, host, pid)
+        self.channel = channel
+        self._sink = sink
+        self._reader = threading.Thread(target=self._read, daemon=True,
+                                        name=f"pathos-reader-{label}")
+
+    def start_reader(self) -> None:
+        self._reader.start()
+
+    def _read(self) -> None:
+        reason = "its connection closed"
+        while True:
+            try:
+                msg = self.channel.recv()
+            except (EOFError, OSError) as exc:
+                if isinstance(exc, OSError) and not isinstance(exc, EOFError):
+                    reason = f"its connection failed ({exc})"
+                break
+            self._sink.on_message(self, msg)
+        self._sink.on_lost(self, self._why_lost(reason))
+
+    def _why_lost(self, default: str) -> str:
+        return default
+
+    def send(self, msg: tuple) -> None:
+        self.channel.send(msg)

@@ -1,0 +1,73 @@
+"""The serial 'worker': tasks run in the caller's thread when it waits.
+
+Messages to it are queued; the scheduler's wait loop calls :meth:`pump`,
+which runs them one at a time.  So a SerialPool uses the same scheduler,
+events and progress as every other pool, and a debugger or an exception
+sees the task in the caller's own stack.
+"""
+from __future__ import annotations
+
+import collections
+from .. import wire, worker
+from .base import Transport, WorkerHandle, WorkerSink
+
+
+class InlineWorker(WorkerHandle):
+    in_process = True
+
+    def __init__(self, label: str, sink: WorkerSink) -> None:
+        super().__init__(label, "localhost")
+        self._queue: "collections.deque[tuple]" = collections.deque()
+        self._runner = worker._Runner(_ToSink(self, sink), in_process=True)
+
+    def send(self, msg: tuple) -> None:   # scheduler -> worker: queue it
+        tag = msg[0]
+        if tag == wire.RUN:
+            self._queue.append(msg)
+        elif tag == wire.CODE:
+            self._runner.code[msg[1]] = msg[2]
+        elif tag == wire.CANCEL:
+            self._runner.cancelled.add(msg[1])
+        elif tag == wire.FORGET:
+            self._runner.forget(msg[1])
+
+    def pump(self) -> bool:
+        """Run one queued chunk; False when there was nothing to run."""
+        if not self._queue:
+            return False
+        msg = self._queue.popleft()
+        self._runner.run(msg)
+        return True
+
+    def stop(self, timeout: float) -> None:
+        self._queue.clear()
+
+    kill = stop
+
+
+class _ToSink:
+    """The runner's channel: what it sends goes straight to the scheduler."""
+
+    def __init__(self, worker_: InlineWorker, sink: WorkerSink) -> None:
+        self._worker, self._sink = worker_, sink
+
+    def send(self, msg: tuple) -> None:
+        self._sink.on_message(self._worker, msg)
+
+
+class InlineTransport(Transport):
+    name = "serial"
+    can_replace = False
+
+    def __init__(self) -> None:
+        self.workers: list[InlineWorker] = []
+
+    def start(self, count: int, sink: WorkerSink, first_index: int = 0
+              ) -> list[InlineWorker]:
+        w = InlineWorker(f"serial-{first_index}", sink)
+        w.transport = self
+        self.workers.append(w)
+        return [w]
+
+    def pump(self) -> bool:
+        return any([w.pump() for w in self.workers])

@@ -1,0 +1,131 @@
+"""Local worker processes (fork, spawn or forkserver), one pipe each."""
+from __future__ import annotations
+
+import logging
+import signal
+import threading
+from typing import Any, Optional
+
+import multiprocess
+
+from .. import wire, worker
+from .base import ChannelWorker, Transport, WorkerSink
+
+_log = logging.getLogger(__name__)
+
+# The parent's ends of every worker pipe in this process.  A forked child
+# inherits them; it closes them first thing, so that a worker sees EOF (and
+# exits) as soon as its own scheduler is gone, whoever else forked later.
+_PARENT_FDS: set[int] = set()
+_FDS_LOCK = threading.Lock()
+
+
+def close_inherited_fds(keep: int) -> None:
+    """In a freshly forked worker: close the parent's pipe ends it inherited."""
+    for fd in list(_PARENT_FDS):
+        if fd != keep:
+            try:
+                import os
+                os.close(fd)
+            except OSError:
+                pass
+    _PARENT_FDS.clear()
+
+
+def _process_entry(conn: Any, label: str, forked: bool) -> None:
+    if forked:
+        close_inherited_fds(conn.fileno())
+    worker.process_main(conn, label)
+
+
+class ProcessWorker(ChannelWorker):
+    def __init__(self, label: str, channel: wire.Channel, sink: WorkerSink,
+                 process: Any) -> None:
+        super().__init__(label, channel, sink, pid=process.pid)
+        self.process = process
+        self._fd = channel.fileno()
+
+    def _why_lost(self, default: str) -> str:
+        self.process.join(1.0)              # reap it; the exit code says why
+        self._forget_fd()
+        code = self.process.exitcode
+        if code is None:
+            return default
+        if code < 0:
+            try:
+                return f"it was killed by {signal.Signals(-code).name}"
+            except ValueError:
+                return f"it was killed by signal {-code}"
+        return f"it exited with code {code}"
+
+    def _forget_fd(self) -> None:
+        with _FDS_LOCK:
+            _PARENT_FDS.discard(self._fd)
+        self.channel.close()
+
+    def stop(self, timeout: float) -> None:
+        try:
+            self.channel.send((wire.STOP,))
+        except (OSError, ValueError):
+            pass
+        self.process.join(timeout)
+        if self.process.is_alive():
+            _log.warning("worker %s did not stop within %.1fs; killing it",
+                         self.label, timeout)
+            self.kill()
+        self._forget_fd()
+
+    def kill(self) -> None:
+        if self.process.is_alive():
+            self.process.kill()
+        self.process.join(2.0)
+
+
+class ProcessTransport(Transport):
+    """Workers in local processes.
+
+    Args:
+        context: start method, 'fork', 'spawn' or 'forkserver' (default: the
+            platform's default, as multiprocess decides).
+        prefix: label prefix of the workers.
+    """
+
+    name = "process"
+
+    def __init__(self, context: Optional[str] = None, prefix: str = "local") -> None:
+        self._ctx = multiprocess.get_context(context)
+        self.start_method = self._ctx.get_start_method()
+        self._prefix = prefix
+        self._workers: list[ProcessWorker] = []
+
+    def start(self, count: int, sink: WorkerSink, first_index: int = 0
+              ) -> list[ProcessWorker]:
+        started = []
+        for index in range(first_index, first_index + count):
+            started.append(self._start_one(f"{self._prefix}-{index}", sink))
+        return started
+
+    def _start_one(self, label: str, sink: WorkerSink) -> ProcessWorker:
+        parent, child = self._ctx.Pipe(duplex=True)
+        forked = self.start_method == "fork"
+        proc = self._ctx.Process(target=_process_entry, name=f"pathos-{label}",
+                                 args=(child, label, forked), daemon=False)
+        with _FDS_LOCK:      # no fork may copy a half-registered pipe
+            proc.start()
+            _PARENT_FDS.add(parent.fileno())
+        child.close()
+        handle = ProcessWorker(label, wire.Channel(parent), sink, proc)
+        handle.transport = self
+        self._workers.append(handle)
+        handle.start_reader()
+        return handle
+
+    def close(self, timeout: float = 5.0) -> None:
+        workers, self._workers = self._workers, []
+        for w in workers:
+            try:
+                w.channel.send((wire.STOP,))
+            except (OSError, ValueError):
+                pass
+        for w in workers:
+            w.stop(timeout)

@@ -1,0 +1,276 @@
+"""The one worker loop.
+
+A local process, a thread, a remote server's child and an MPI rank all run
+:func:`serve`; only the channel differs.  Two threads cooperate::
+
+    channel --> reader thread --> local queue --> main loop: run chunk
+                   |  CANCEL                          |
+                   +--> interrupt main loop      DONE/CANCELLED/OUT --> channel
+
+The reader keeps draining the channel while tasks run, so the scheduler can
+keep a chunk queued here (no idle gap between chunks) and can cancel the
+running one.  Cancelling raises :class:`TaskCancelled` inside the task: in a
+process by a signal to the main thread (it also breaks a ``time.sleep``), in
+a thread by an asynchronous exception.
+"""
+from __future__ import annotations
+
+import ctypes
+import io
+import os
+import queue
+import signal
+import socket
+import sys
+import threading
+import time
+import traceback
+from typing import Any, Callable, Optional
+
+from . import serialize, wire
+
+#: True inside a worker: nested maps never show progress.
+IN_WORKER = False
+
+_CANCEL_SIGNAL = signal.SIGUSR1
+
+
+class TaskCancelled(BaseException):
+    """Raised inside a task that the scheduler cancelled (interrupt, failure)."""
+
+
+class _Runner:
+    """Runs RUN messages: the code cache and the tight task loop."""
+
+    def __init__(self, channel: Any, in_process: bool) -> None:
+        self.channel = channel
+        self.in_process = in_process
+        self.code: dict[int, Any] = {}
+        self.funcs: dict[int, Callable] = {}
+        self.cancelled: set[int] = set()
+        self.current_map: Optional[int] = None
+        self.in_task = False
+
+    def run(self, msg: tuple) -> None:
+        _, map_id, chunk_id, key, kind, data = msg
+        if map_id in self.cancelled:
+            self.channel.send((wire.CANCELLED, map_id, chunk_id))
+            return
+        self.current_map = map_id
+        results: list = []
+        error = None
+        start = time.perf_counter()
+        try:
+            func = self._func(key)
+            items = data if self.in_process else serialize.loads_data(data)
+            self.in_task = True
+            try:
+                _run_tasks(func, kind, items, results.append)
+            finally:
+                self.in_task = False
+        except TaskCancelled:
+            self.current_map = None
+            self.channel.send((wire.CANCELLED, map_id, chunk_id))
+            return
+        except BaseException as exc:     # the task's failure is the result
+            error = _error_payload(exc) if not self.in_process else exc
+        elapsed = time.perf_counter() - start
+        self.current_map = None
+        if not self.in_process:          # a chunk's output precedes its result
+            _flush_streams()
+        self._send_done(map_id, chunk_id, results, error, elapsed)
+
+    def _send_done(self, map_id, chunk_id, results, error, elapsed) -> None:
+        if self.in_process:
+            self.channel.send((wire.DONE, map_id, chunk_id, results, error, elapsed))
+            return
+        try:
+            blob = serialize.dumps_data(results)
+        except Exception as exc:
+            bad = serialize.find_unpicklable(results)
+            index = bad[0] if bad else 0
+            results = results[:index]
+            blob = serialize.dumps_data(results)
+            error = _error_payload(exc)
+        self.channel.send((wire.DONE, map_id, chunk_id, blob, error, elapsed))
+
+    def _func(self, key: int) -> Callable:
+        func = self.funcs.get(key)
+        if func is None:
+            payload = self.code[key]
+            func = payload if self.in_process else serialize.loads_code(payload)
+            self.funcs[key] = func
+        return func
+
+    def forget(self, key: int) -> None:
+        self.code.pop(key, None)
+        self.funcs.pop(key, None)
+        self.cancelled.discard(key)
+
+
+def _run_tasks(func: Callable, kind: int, items: list, append: Callable) -> None:
+    # The hot loop: kept minimal on purpose (W1 runs 100k trivial tasks).
+    if kind == wire.SINGLE:
+        for x in items:
+            append(func(x))
+    elif kind == wire.STAR:
+        for x in items:
+            append(func(*x))
+    else:
+        for args, kwds in items:
+            append(func(*args, **kwds))
+
+
+def _error_payload(exc: BaseException) -> bytes:
+    frames = [(f.filename, f.lineno, f.name, f.line)
+              for f in traceback.extract_tb(exc.__traceback__)
+              if f.filename != __file__]
+    return serialize.exception_payload(exc, frames)
+
+
+def serve(channel: Any, label: str, *, in_process: bool = False,
+          interrupt: Optional[Callable[[], None]] = None,
+          on_eof: Optional[Callable[[], None]] = None) -> None:
+    """Run tasks from ``channel`` until STOP or the channel closes.
+
+    Args:
+        channel: has ``send(msg)`` and ``recv()``; ``recv`` raises EOFError
+            or OSError when the scheduler side is gone.
+        label: this worker's name, as the scheduler shows it.
+        in_process: messages carry objects, not serialized payloads.
+        interrupt: makes the main loop raise TaskCancelled in a running task.
+        on_eof: called by the reader when the channel closes (a process
+            exits at once there, so no worker outlives its scheduler).
+    """
+    runner = _Runner(channel, in_process)
+    inbox: "queue.SimpleQueue[Optional[tuple]]" = queue.SimpleQueue()
+
+    def read() -> None:
+        while True:
+            try:
+                msg = channel.recv()
+            except (EOFError, OSError):
+                if on_eof is not None:
+                    on_eof()
+                inbox.put(None)
+                return
+            tag = msg[0]
+            if tag == wire.RUN:
+                inbox.put(msg)
+            elif tag == wire.CODE:
+                runner.code[msg[1]] = msg[2]
+            elif tag == wire.CANCEL:
+                runner.cancelled.add(msg[1])
+                if runner.in_task and runner.current_map == msg[1] and interrupt:
+                    interrupt()
+            elif tag == wire.FORGET:
+                runner.forget(msg[1])
+            elif tag == wire.STOP:
+                inbox.put(None)
+                return
+
+    reader = threading.Thread(target=read, name=f"pathos-worker-reader-{label}",
+                              daemon=True)
+    reader.start()
+    while True:
+        msg = inbox.get()
+        if msg is None:
+            return
+        try:
+            runner.run(msg)
+        except TaskCancelled:
+            # a cancel that landed between tasks and the result being sent
+            channel.send((wire.CANCELLED, msg[1], msg[2]))
+
+
+# ---------------------------------------------------------------- processes
+
+class _LineWriter(io.TextIOBase):
+    """A stdout/stderr replacement that sends whole lines to the scheduler."""
+
+    def __init__(self, channel: Any, stream: str, original: Any) -> None:
+        self._channel = channel
+        self._stream = stream
+        self._buf = ""
+        self._lock = threading.Lock()
+        self._original = original
+
+    def writable(self) -> bool:
+        return True
+
+    def write(self, s: str) -> int:
+        with self._lock:
+            self._buf += s
+            cut = self._buf.rfind("\n")
+            if cut >= 0:
+                text, self._buf = self._buf[:cut], self._buf[cut + 1:]
+                self._send(text)
+        return len(s)
+
+    def flush(self) -> None:
+        with self._lock:
+            if self._buf:
+                text, self._buf = self._buf, ""
+                self._send(text)
+
+    def _send(self, text: str) -> None:
+        try:
+            self._channel.send((wire.OUT, self._stream, text))
+        except (OSError, ValueError):
+            self._original.write(text + "\n")
+
+    def isatty(self) -> bool:
+        return False
+
+    @property
+    def encoding(self) -> str:  # type: ignore[override]
+        return "utf-8"
+
+
+def _flush_streams() -> None:
+    for stream in (sys.stdout, sys.stderr):
+        if isinstance(stream, _LineWriter):
+            stream.flush()
+
+
+def _signal_interrupt() -> None:
+    signal.pthread_kill(threading.main_thread().ident, _CANCEL_SIGNAL)
+
+
+def _raise_cancelled(signum, frame) -> None:
+    raise TaskCancelled()
+
+
+def process_main(conn: Any, label: str, close_fds: tuple[int, ...] = ()) -> None:
+    """Entry point of a worker process (local, ssh server child, MPI rank 0)."""
+    global IN_WORKER
+    # Jupyter interrupts the kernel's whole process group: the scheduler, not
+    # SIGINT, decides what stops here.
+    signal.signal(signal.SIGINT, signal.SIG_IGN)
+    IN_WORKER = True
+    for fd in close_fds:        # the parent's ends of other workers' pipes
+        try:
+            os.close(fd)
+        except OSError:
+            pass
+    signal.signal(_CANCEL_SIGNAL, _raise_cancelled)
+    channel = wire.Channel(conn)
+    sys.stdout = _LineWriter(channel, "stdout", sys.__stdout__)
+    sys.stderr = _LineWriter(channel, "stderr", sys.__stderr__)
+    channel.send((wire.HELLO, {"pid": os.getpid(), "host": socket.gethostname(),
+                               "python": sys.version.split()[0], "label": label}))
+    try:
+        serve(channel, label, interrupt=_signal_interrupt,
+              on_eof=lambda: os._exit(0))
+    finally:
+        _flush_streams()
+
+
+# ---------------------------------------------------------------- threads
+
+def interrupt_thread(thread: threading.Thread) -> None:
+    """Raise TaskCancelled inside ``thread`` at its next bytecode."""
+    ident = thread.ident
+    if ident is not None:
+        ctypes.pythonapi.PyThreadState_SetAsyncExc(
+            ctypes.c_ulong(ident), ctypes.py_object(TaskCancelled))
