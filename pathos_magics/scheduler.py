@@ -540,4 +540,9 @@ def _check_picklable(seq: Any) -> None:
         if bad is None:
             raise
         index, item = bad
-        serialize.dumps_data(item)       # raises, naming the item's type
+        try:
+            serialize.dumps_data(item)
+        except serialize.SerializationError as exc:
+            raise serialize.SerializationError(
+                f"argument item {index}: {exc}") from exc.__cause__
+        raise

@@ -19,6 +19,7 @@ from __future__ import annotations
 import linecache
 import os
 import pickle
+import re
 import types
 from typing import Any, Iterable
 
@@ -57,14 +58,22 @@ def loads_code(payload: bytes) -> Any:
     return dill.loads(blob)
 
 
+# Objects whose state lives in this process: dill would copy them, but the
+# copy would not be the same lock, socket or file, so they are refused.
+_LOCAL_STATE = re.compile(
+    r"cannot pickle '(_thread\.\w*lock|_thread\.RLock|socket|_socket\.socket|"
+    r"_io\.\w+|SSLContext|_ssl\.\w+|select\.\w+|generator|frame)' object")
+
+
 def dumps_data(obj: Any) -> bytes:
     """C pickle, or dill when the C pickler refuses or would refer to __main__."""
     try:
         data = pickle.dumps(obj, protocol=_PROTOCOL)
         if b"__main__" not in data:
             return _C + data
-    except Exception:
-        pass
+    except Exception as exc:
+        if _LOCAL_STATE.search(str(exc)):
+            raise SerializationError(_unpicklable_message(obj, exc)) from exc
     try:
         return _DILL + dill.dumps(obj, protocol=_PROTOCOL, recurse=True)
     except Exception as exc:
@@ -79,16 +88,11 @@ def loads_data(blob: bytes) -> Any:
 
 
 def find_unpicklable(items: Iterable[Any]) -> tuple[int, Any] | None:
-    """The first (index, object) in ``items`` that neither pickler takes."""
+    """The first (index, object) in ``items`` that :func:`dumps_data` refuses."""
     for i, item in enumerate(items):
         try:
-            pickle.dumps(item, protocol=_PROTOCOL)
-            continue
-        except Exception:
-            pass
-        try:
-            dill.dumps(item, protocol=_PROTOCOL, recurse=True)
-        except Exception:
+            dumps_data(item)
+        except SerializationError:
             return i, item
     return None
 
@@ -111,12 +115,26 @@ def _innermost_unpicklable(obj: Any, depth: int = 0) -> Any:
         children = obj
     elif isinstance(obj, dict):
         children = list(obj.keys()) + list(obj.values())
+    elif hasattr(obj, "__dict__"):
+        children = list(vars(obj).values())
     for child in children:
-        try:
-            dill.dumps(child, recurse=True)
-        except Exception:
+        if _refused(child):
             return _innermost_unpicklable(child, depth + 1)
     return obj
+
+
+def _refused(obj: Any) -> bool:
+    try:
+        pickle.dumps(obj, protocol=_PROTOCOL)
+        return False
+    except Exception as exc:
+        if _LOCAL_STATE.search(str(exc)):
+            return True
+    try:
+        dill.dumps(obj, protocol=_PROTOCOL, recurse=True)
+        return False
+    except Exception:
+        return True
 
 
 def _describe(func: Any) -> str:

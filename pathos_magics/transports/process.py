@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import logging
+import os
 import signal
 import threading
 from typing import Any, Optional
@@ -20,12 +21,20 @@ _PARENT_FDS: set[int] = set()
 _FDS_LOCK = threading.Lock()
 
 
+def _reset_after_fork() -> None:
+    # a fork may happen while another thread holds the lock
+    global _FDS_LOCK
+    _FDS_LOCK = threading.Lock()
+
+
+os.register_at_fork(after_in_child=_reset_after_fork)
+
+
 def close_inherited_fds(keep: int) -> None:
     """In a freshly forked worker: close the parent's pipe ends it inherited."""
     for fd in list(_PARENT_FDS):
         if fd != keep:
             try:
-                import os
                 os.close(fd)
             except OSError:
                 pass

@@ -1,0 +1,179 @@
+"""What happens when things go wrong: dead workers, interrupts, output."""
+from __future__ import annotations
+
+import os
+import signal
+import threading
+import time
+
+import psutil
+import pytest
+
+from pathos_magics import events
+from pathos_magics.errors import WorkerLostError
+from pathos_magics.pools import ProcessPool, SerialPool, ThreadPool
+
+
+def _die_once(x, marker):
+    # the first worker to reach task 5 dies; the retry (file exists) succeeds
+    if x == 5 and not os.path.exists(marker):
+        open(marker, "w").close()
+        os._exit(1)
+    return x * 10
+
+
+@pytest.mark.parametrize("context", ["fork", "spawn"])
+def test_worker_exit_mid_map_is_retried(tmp_path, context):
+    pool = ProcessPool(2, context=context)
+    seen = []
+    pool.subscribe(seen.append)
+    marker = str(tmp_path / "died")
+    assert pool.map(_die_once, range(40), [marker] * 40) == [x * 10 for x in range(40)]
+    lost = [e for e in seen if isinstance(e, events.WorkerLost)]
+    assert len(lost) == 1 and "exited with code 1" in lost[0].reason
+    assert len(pool.workers) == 2                    # a replacement came up
+    assert pool.map(abs, [-1, -2]) == [1, 2]
+
+
+def test_worker_sigkill_mid_map_is_retried():
+    pool = ProcessPool(2)
+    victim = pool.workers[0].pid
+
+    def slow(x):
+        time.sleep(0.02)
+        return x + 1
+
+    killer = threading.Timer(0.3, os.kill, (victim, signal.SIGKILL))
+    killer.start()
+    try:
+        assert pool.map(slow, range(100), chunksize=4) == list(range(1, 101))
+    finally:
+        killer.cancel()
+    assert victim not in [w.pid for w in pool.workers]
+    assert len(pool.workers) == 2
+
+
+def _always_die(x):
+    if x == 3:
+        os._exit(3)
+    return x
+
+
+def test_task_that_kills_every_worker_is_named():
+    pool = ProcessPool(2)
+    with pytest.raises(WorkerLostError, match=r"task 3 \(item 3\)") as info:
+        pool.map(_always_die, range(8))
+    assert info.value.task_indices == (3,)
+    assert "tried 3 times" in str(info.value)
+    assert pool.map(abs, [-5]) == [5]               # usable afterwards
+
+
+def _sleep_then_touch(x, folder):
+    time.sleep(30)
+    open(os.path.join(folder, str(x)), "w").close()
+    return x
+
+
+def _interrupt_main_soon(delay: float, also_workers=()):
+    def fire():
+        for pid in also_workers:          # Jupyter signals the whole group
+            os.kill(pid, signal.SIGINT)
+        signal.pthread_kill(threading.main_thread().ident, signal.SIGINT)
+    t = threading.Timer(delay, fire)
+    t.start()
+    return t
+
+
+@pytest.mark.parametrize("method", ["map", "imap", "amap"])
+def test_keyboard_interrupt_stops_workers_fast(tmp_path, method):
+    pool = ProcessPool(2)
+    pids = sorted(w.pid for w in pool.workers)
+    timer = _interrupt_main_soon(0.5, also_workers=pids)
+    start = time.monotonic()
+    with pytest.raises(KeyboardInterrupt):
+        if method == "map":
+            pool.map(_sleep_then_touch, range(4), [str(tmp_path)] * 4)
+        elif method == "imap":
+            list(pool.imap(_sleep_then_touch, range(4), [str(tmp_path)] * 4))
+        else:
+            pool.amap(_sleep_then_touch, range(4), [str(tmp_path)] * 4).get()
+    took = time.monotonic() - start
+    timer.cancel()
+    assert took < 2.5, f"interrupt took {took:.1f}s"
+    # the workers survived SIGINT, stopped their tasks, and take new work
+    assert sorted(w.pid for w in pool.workers) == pids
+    assert pool.map(abs, [-1, -2, -3]) == [1, 2, 3]
+    for pid in pids:
+        assert psutil.Process(pid).status() != psutil.STATUS_ZOMBIE
+    assert list(tmp_path.iterdir()) == []             # no task ran on
+
+
+def test_interrupt_serial_pool_propagates_and_pool_still_works():
+    pool = SerialPool()
+    timer = _interrupt_main_soon(0.3)
+    with pytest.raises(KeyboardInterrupt):
+        pool.map(time.sleep, [5, 5])
+    timer.cancel()
+    assert pool.map(abs, [-1]) == [1]
+
+
+def _chatty(x):
+    import sys
+    for i in range(3):
+        print("task", x, "says", i)
+    print("err", x, file=sys.stderr)
+    return x
+
+
+def test_worker_output_arrives_as_whole_marked_lines(capfd):
+    pool = ProcessPool(2)
+    seen = []
+    pool.subscribe(seen.append)
+    assert pool.map(_chatty, range(6)) == list(range(6))
+    out, err = capfd.readouterr()
+    lines = [ln for ln in out.splitlines() if ln.strip()]
+    assert len(lines) == 18
+    for line in lines:
+        label, text = line.split("] ", 1)
+        assert label.startswith("[local-") and text.startswith("task ")
+    for x in range(6):                         # in order within each task
+        mine = [ln.split("] ", 1)[1] for ln in lines if f"task {x} " in ln]
+        assert mine == [f"task {x} says {i}" for i in range(3)]
+    assert len([ln for ln in err.splitlines() if "] err " in ln]) == 6
+    outputs = [e for e in seen if isinstance(e, events.Output)]
+    assert len(outputs) == 24 and {e.stream for e in outputs} == {"stdout", "stderr"}
+
+
+def _nested(x):
+    inner = [SerialPool(), ThreadPool(2), ProcessPool(2)]
+    got = [p.map(lambda y: y * x, range(3)) for p in inner]
+    for p in inner:
+        p.clear()
+    return got
+
+
+def test_nested_maps_inside_process_workers():
+    pool = ProcessPool(2)
+    assert pool.map(_nested, [1, 2]) == [[[0, 1, 2]] * 3, [[0, 2, 4]] * 3]
+    assert pool.map(abs, [-1]) == [1]
+
+
+def test_cache_shares_workers_until_clear():
+    a, b = ProcessPool(2), ProcessPool(2)
+    assert [w.pid for w in a.workers] == [w.pid for w in b.workers]
+    c = ProcessPool(2, context="spawn")        # other options: other workers
+    assert {w.pid for w in c.workers}.isdisjoint(w.pid for w in a.workers)
+    old = {w.pid for w in a.workers}
+    a.clear()
+    assert {w.pid for w in b.workers}.isdisjoint(old)
+    for pid in old:
+        assert not psutil.pid_exists(pid) or \
+            psutil.Process(pid).status() == psutil.STATUS_ZOMBIE
+
+
+def test_with_block_stops_the_workers():
+    with ProcessPool(2) as p:
+        pids = [w.pid for w in p.workers]
+        assert p.map(abs, [-1, -2]) == [1, 2]
+    for pid in pids:
+        assert not psutil.pid_exists(pid)
