@@ -56,7 +56,10 @@ class AsyncResult:
     def _wait(self, timeout: Optional[float]) -> bool:
         m = self._map
         try:
-            return self._scheduler.wait(m, lambda: m.state != "running", timeout)
+            ready = self._scheduler.wait(m, lambda: m.state != "running", timeout)
+            if ready:                    # observers see the end before the caller
+                self._scheduler.flush_events()
+            return ready
         except KeyboardInterrupt:
             self._scheduler.cancel(m)
             raise
@@ -95,6 +98,7 @@ def iter_ordered(scheduler: Any, m: Any) -> Iterator[Any]:
                 pos += len(chunk)
                 yield from chunk
             elif m.state == "done":
+                scheduler.flush_events()
                 return
             elif m.state != "running":
                 raise m.error
@@ -114,6 +118,7 @@ def iter_unordered(scheduler: Any, m: Any) -> Iterator[Any]:
             if m.arrivals:
                 yield from m.arrivals.popleft()
             elif m.state == "done":
+                scheduler.flush_events()
                 return
             elif m.state != "running":
                 raise m.error

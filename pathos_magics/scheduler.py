@@ -122,8 +122,10 @@ class Scheduler:
         self._workers: list[WorkerHandle] = []
         self._ids = itertools.count()
         self._events: list[ev.Event] = []
+        self._emitting = threading.Lock()     # keeps events in order across threads
         self._transports = [t for t, _ in transports]
         self._next_label: dict[int, int] = {}
+        self._replacing = 0          # replacements being started right now
         self._pumps = [t for t in self._transports if hasattr(t, "pump")]
         for transport, count in transports:
             self._start_workers(transport, count)
@@ -153,13 +155,18 @@ class Scheduler:
             if worker.lost:
                 return
             replace = self._mark_lost(worker, reason)
+            if replace:
+                self._replacing += 1
         if replace:
             try:
                 self._start_workers(worker.transport, 1)
             except Exception as exc:      # noqa: BLE001 - reported to the maps
                 _log.warning("could not replace worker %s: %s", worker.label, exc)
+            finally:
+                with self._lock:
+                    self._replacing -= 1
         with self._lock:
-            if not self._workers and self.state == "running":
+            if not self._workers and not self._replacing and self.state == "running":
                 self._fail_all(NoWorkersError(
                     f"{self.name} has no live workers left (the last, "
                     f"{worker.label}, was lost: {reason}). Call pool.restart() "
@@ -220,7 +227,7 @@ class Scheduler:
                     "pool.restart() to reopen it, or pool.clear() so the next "
                     "pool of this kind starts fresh.")
             m = _Map(next(self._ids), func, kind, items, ordered, chunksize, kindname)
-            if any(not w.in_process for w in self._workers):
+            if any(not t.in_process for t in self._transports):
                 m.code = serialize.dumps_code(func)
                 if m.seq is not None:
                     _check_picklable(m.seq)
@@ -232,7 +239,7 @@ class Scheduler:
                 self._finish(m)
             for w in list(self._workers):
                 self._dispatch(w)
-            if not self._workers:
+            if not self._workers and not self._replacing:
                 self._fail(m, NoWorkersError(
                     f"{self.name} has no live workers. Call pool.restart()."))
         self._flush_events()
@@ -521,12 +528,16 @@ class Scheduler:
         ev.GLOBAL.emit(event)
 
     def _flush_events(self) -> None:
+        """Deliver queued events, in order; call without holding the lock."""
         if not self._events:
             return
-        with self._lock:
-            events, self._events = self._events, []
-        for event in events:
-            self._emit_now(event)
+        with self._emitting:
+            with self._lock:
+                events, self._events = self._events, []
+            for event in events:
+                self._emit_now(event)
+
+    flush_events = _flush_events
 
 
 def _check_picklable(seq: Any) -> None:

@@ -62,10 +62,12 @@ class Transport:
     Attributes:
         name: shown in reprs and status ("process", "thread", "ssh:node1").
         can_replace: whether a lost worker can be replaced by a new one.
+        in_process: its workers take live objects (no serialization).
     """
 
     name = "transport"
     can_replace = True
+    in_process = False
 
     def start(self, count: int, sink: WorkerSink, first_index: int = 0
               ) -> list[WorkerHandle]:

@@ -58,6 +58,7 @@ class _ToSink:
 class InlineTransport(Transport):
     name = "serial"
     can_replace = False
+    in_process = True
 
     def __init__(self) -> None:
         self.workers: list[InlineWorker] = []

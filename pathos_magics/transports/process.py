@@ -68,6 +68,9 @@ class ProcessWorker(ChannelWorker):
         return f"it exited with code {code}"
 
     def _forget_fd(self) -> None:
+        # Only the reader thread closes the pipe, once it has seen EOF: an fd
+        # closed under a blocked reader could be reused by a new pipe that
+        # the reader would then read.
         with _FDS_LOCK:
             _PARENT_FDS.discard(self._fd)
         self.channel.close()
@@ -82,7 +85,6 @@ class ProcessWorker(ChannelWorker):
             _log.warning("worker %s did not stop within %.1fs; killing it",
                          self.label, timeout)
             self.kill()
-        self._forget_fd()
 
     def kill(self) -> None:
         if self.process.is_alive():

@@ -62,6 +62,7 @@ class ThreadTransport(Transport):
 
     name = "thread"
     can_replace = True
+    in_process = True
 
     def __init__(self, prefix: str = "thread") -> None:
         self._prefix = prefix

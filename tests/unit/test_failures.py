@@ -14,6 +14,15 @@ from pathos_magics.errors import WorkerLostError
 from pathos_magics.pools import ProcessPool, SerialPool, ThreadPool
 
 
+def _eventually(check, timeout: float = 10.0) -> bool:
+    deadline = time.monotonic() + timeout
+    while not check():
+        if time.monotonic() > deadline:
+            return False
+        time.sleep(0.02)
+    return True
+
+
 def _die_once(x, marker):
     # the first worker to reach task 5 dies; the retry (file exists) succeeds
     if x == 5 and not os.path.exists(marker):
@@ -31,7 +40,7 @@ def test_worker_exit_mid_map_is_retried(tmp_path, context):
     assert pool.map(_die_once, range(40), [marker] * 40) == [x * 10 for x in range(40)]
     lost = [e for e in seen if isinstance(e, events.WorkerLost)]
     assert len(lost) == 1 and "exited with code 1" in lost[0].reason
-    assert len(pool.workers) == 2                    # a replacement came up
+    assert _eventually(lambda: len(pool.workers) == 2)   # a replacement came up
     assert pool.map(abs, [-1, -2]) == [1, 2]
 
 
@@ -50,7 +59,7 @@ def test_worker_sigkill_mid_map_is_retried():
     finally:
         killer.cancel()
     assert victim not in [w.pid for w in pool.workers]
-    assert len(pool.workers) == 2
+    assert _eventually(lambda: len(pool.workers) == 2)
 
 
 def _always_die(x):
