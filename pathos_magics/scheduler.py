@@ -25,6 +25,7 @@ from its own threads; nothing here blocks for long under the lock.
 from __future__ import annotations
 
 import collections
+import contextvars
 import itertools
 import logging
 import math
@@ -43,6 +44,8 @@ _PROBE = 16              # first chunks, before any task time is known
 _CHUNK_MIN_S = 0.002     # a chunk at least this long amortises its round trip
 _CHUNK_MAX_S = 0.2       # and at most this long keeps progress and balance live
 _WAIT_SLICE = 0.1        # waits wake this often, so KeyboardInterrupt lands
+
+_MAP_IDS = itertools.count()   # process-wide: observers of events.GLOBAL key maps by id
 
 
 class _Chunk:
@@ -89,6 +92,8 @@ class _Map:
         self.state = "running"
         self.error: Optional[BaseException] = None
         self.error_index: Optional[int] = None
+        # the starter's context (in a kernel: its cell), for worker output
+        self.context = contextvars.copy_context()
 
     def finished_feeding(self) -> bool:
         return self.exhausted and not self.retry and self.inflight == 0
@@ -137,6 +142,16 @@ class Scheduler:
     def workers(self) -> list[WorkerHandle]:
         with self._lock:
             return list(self._workers)
+
+    @property
+    def transports(self) -> list[Transport]:
+        return list(self._transports)
+
+    def add_workers(self, transport: Transport, count: int) -> list[WorkerHandle]:
+        """Start ``count`` more workers of ``transport`` (a host coming back)."""
+        started = self._start_workers(transport, count)
+        self._flush_events()
+        return started
 
     def _start_workers(self, transport: Transport, count: int) -> list[WorkerHandle]:
         first = self._next_label.get(id(transport), 0)
@@ -226,7 +241,7 @@ class Scheduler:
                     f"{self.name} is {self.state}: it takes no new work. Call "
                     "pool.restart() to reopen it, or pool.clear() so the next "
                     "pool of this kind starts fresh.")
-            m = _Map(next(self._ids), func, kind, items, ordered, chunksize, kindname)
+            m = _Map(next(_MAP_IDS), func, kind, items, ordered, chunksize, kindname)
             if any(not t.in_process for t in self._transports):
                 m.code = serialize.dumps_code(func)
                 if m.seq is not None:
@@ -245,10 +260,27 @@ class Scheduler:
         self._flush_events()
         return m
 
+    def _lose_later(self, worker: WorkerHandle, reason: str) -> None:
+        # Under the lock: stop feeding it now; the full loss handling (requeue,
+        # replacement, "no workers left") runs outside the lock, as for EOF.
+        # Its reader usually sees EOF a moment later and knows better why
+        # (an exit code), so give it a second to say so first.
+        worker.unreachable = True
+
+        def lose() -> None:
+            deadline = time.monotonic() + 1.0
+            while not worker.lost and time.monotonic() < deadline:
+                time.sleep(0.01)
+            self.on_lost(worker, reason)
+
+        threading.Thread(target=lose, daemon=True,
+                         name=f"pathos-lost-{worker.label}").start()
+
     def _dispatch(self, worker: WorkerHandle) -> None:
         """Top up ``worker`` to ``window`` chunks in flight (under the lock)."""
         was_idle = not worker.inflight
-        while not worker.lost and len(worker.inflight) < self.window:
+        while (not worker.lost and not worker.unreachable
+               and len(worker.inflight) < self.window):
             chunk = self._next_chunk()
             if chunk is None:
                 break
@@ -264,7 +296,7 @@ class Scheduler:
                 continue
             except (OSError, ValueError) as exc:
                 m.retry.appendleft(chunk)
-                self._mark_lost(worker, f"sending to it failed ({exc})")
+                self._lose_later(worker, f"sending to it failed ({exc})")
                 return
             worker.inflight[chunk.id] = chunk
             m.inflight += 1
@@ -344,6 +376,7 @@ class Scheduler:
             m = chunk.map
             m.inflight -= 1
             n = len(results)
+            worker.tasks_done += n
             if n and m.state in ("running", "failed"):
                 self._record(m, chunk, results)
                 t = elapsed / n
@@ -379,7 +412,13 @@ class Scheduler:
         import sys
         target = sys.stderr if stream == "stderr" else sys.stdout
         lines = text.split("\n")
-        target.write("".join(f"[{worker.label}] {line}\n" for line in lines))
+        data = "".join(f"[{worker.label}] {line}\n" for line in lines)
+        with self._lock:
+            running = next(iter(worker.inflight.values()), None)
+        if running is None:
+            target.write(data)
+        else:      # in the context (the notebook cell) that started the map
+            running.map.context.copy().run(target.write, data)
         if self.bus or ev.GLOBAL:
             for line in lines:
                 self._emit_now(ev.Output(worker=worker.label, stream=stream, line=line))
@@ -537,7 +576,14 @@ class Scheduler:
             for event in events:
                 self._emit_now(event)
 
-    flush_events = _flush_events
+    def flush_events(self) -> None:
+        """Deliver queued events and wait for a delivery in progress on another
+        thread: on return, observers have seen every event emitted before."""
+        with self._emitting:
+            with self._lock:
+                events, self._events = self._events, []
+            for event in events:
+                self._emit_now(event)
 
 
 def _check_picklable(seq: Any) -> None:

@@ -287,4 +287,5 @@ def _forget_after_fork() -> None:
 
 
 os.register_at_fork(after_in_child=_forget_after_fork)
+import multiprocess.util  # noqa: E402,F401 - its atexit (joins children) must run after ours
 atexit.register(shutdown)

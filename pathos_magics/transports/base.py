@@ -1,10 +1,13 @@
 """The contract between the scheduler and a transport."""
 from __future__ import annotations
 
+import logging
 import threading
 from typing import Any, Optional, Protocol
 
 from .. import wire
+
+_log = logging.getLogger(__name__)
 
 
 class WorkerSink(Protocol):
@@ -35,6 +38,8 @@ class WorkerHandle:
         self.pid = pid
         self.transport: Optional["Transport"] = None
         self.lost = False
+        self.unreachable = False     # a send failed; loss handling pending
+        self.tasks_done = 0
         # scheduler bookkeeping (owned by the scheduler, under its lock)
         self.inflight: dict[int, Any] = {}
         self.known_code: set[int] = set()
@@ -97,13 +102,22 @@ class ChannelWorker(WorkerHandle):
         reason = "its connection closed"
         while True:
             try:
-                msg = self.channel.recv()
+                msg = self._recv()
             except (EOFError, OSError) as exc:
                 if isinstance(exc, OSError) and not isinstance(exc, EOFError):
                     reason = f"its connection failed ({exc})"
                 break
-            self._sink.on_message(self, msg)
+            try:
+                self._sink.on_message(self, msg)
+            except Exception as exc:    # noqa: BLE001 - a bug must not hang a map
+                _log.exception("handling a message from worker %s failed", self.label)
+                reason = f"handling its message failed ({type(exc).__name__}: {exc})"
+                self.kill()
+                break
         self._sink.on_lost(self, self._why_lost(reason))
+
+    def _recv(self) -> tuple:
+        return self.channel.recv()
 
     def _why_lost(self, default: str) -> str:
         return default

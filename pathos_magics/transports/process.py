@@ -8,6 +8,7 @@ import threading
 from typing import Any, Optional
 
 import multiprocess
+import multiprocess.connection
 
 from .. import wire, worker
 from .base import ChannelWorker, Transport, WorkerSink
@@ -41,9 +42,16 @@ def close_inherited_fds(keep: int) -> None:
     _PARENT_FDS.clear()
 
 
-def _process_entry(conn: Any, label: str, forked: bool) -> None:
+def _process_entry(conn: Any, label: str, forked: bool, parent_fd: int) -> None:
     if forked:
+        # A forked child holds copies of its own pipe's parent end and of
+        # every other worker's: close them, or the pipe never reaches EOF when
+        # the kernel dies, and this worker would outlive it.
         close_inherited_fds(conn.fileno())
+        try:
+            os.close(parent_fd)
+        except OSError:
+            pass
     worker.process_main(conn, label)
 
 
@@ -53,6 +61,18 @@ class ProcessWorker(ChannelWorker):
         super().__init__(label, channel, sink, pid=process.pid)
         self.process = process
         self._fd = channel.fileno()
+
+    def _recv(self) -> tuple:
+        # Wait on the process too: if anything else holds a copy of the
+        # worker's pipe end, its death would not show as EOF on the pipe.
+        conn = self.channel.conn
+        while not conn.poll(0):
+            ready = multiprocess.connection.wait([conn, self.process.sentinel])
+            if conn in ready:
+                break
+            if not conn.poll(0):
+                raise EOFError("worker process exited")
+        return self.channel.recv()
 
     def _why_lost(self, default: str) -> str:
         self.process.join(1.0)              # reap it; the exit code says why
@@ -117,14 +137,20 @@ class ProcessTransport(Transport):
         return started
 
     def _start_one(self, label: str, sink: WorkerSink) -> ProcessWorker:
-        parent, child = self._ctx.Pipe(duplex=True)
         forked = self.start_method == "fork"
-        proc = self._ctx.Process(target=_process_entry, name=f"pathos-{label}",
-                                 args=(child, label, forked), daemon=False)
-        with _FDS_LOCK:      # no fork may copy a half-registered pipe
-            proc.start()
+        # One worker is made at a time (replacements start from reader
+        # threads): a fork made while another worker's pipe is half set up
+        # would copy that worker's end, and its reader would never see EOF.
+        with _FDS_LOCK:
+            parent, child = self._ctx.Pipe(duplex=True)
+            proc = self._ctx.Process(target=_process_entry, name=f"pathos-{label}",
+                                     args=(child, label, forked, parent.fileno()),
+                                     daemon=False)
+            try:
+                proc.start()
+            finally:
+                child.close()
             _PARENT_FDS.add(parent.fileno())
-        child.close()
         handle = ProcessWorker(label, wire.Channel(parent), sink, proc)
         handle.transport = self
         self._workers.append(handle)

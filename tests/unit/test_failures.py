@@ -186,3 +186,41 @@ def test_with_block_stops_the_workers():
         assert p.map(abs, [-1, -2]) == [1, 2]
     for pid in pids:
         assert not psutil.pid_exists(pid)
+
+
+_ORPHAN_SCRIPT = """
+import os, sys, time
+from pathos_magics.pools import ProcessPool
+pool = ProcessPool(2)
+pool.map(abs, range(10))
+print(" ".join(str(w.pid) for w in pool.workers), flush=True)
+time.sleep(60)
+"""
+
+
+@pytest.mark.parametrize("how", ["SIGKILL", "SIGTERM"])
+def test_workers_exit_when_their_kernel_dies(tmp_path, how):
+    """A kernel killed without cleanup leaves no worker behind."""
+    import subprocess
+    import sys
+    psutil = pytest.importorskip("psutil")
+    script = tmp_path / "kernel.py"
+    script.write_text(_ORPHAN_SCRIPT)
+    proc = subprocess.Popen([sys.executable, str(script)], stdout=subprocess.PIPE,
+                            text=True)
+    try:
+        pids = [int(p) for p in proc.stdout.readline().split()]
+        assert len(pids) == 2
+        proc.send_signal(getattr(signal, how))
+        proc.wait(10)
+        gone, alive = psutil.wait_procs([psutil.Process(p) for p in pids
+                                         if psutil.pid_exists(p)], timeout=5)
+        assert not alive, f"workers outlived their kernel: {alive}"
+    finally:
+        proc.kill()
+        proc.wait(5)
+        for pid in locals().get("pids", []):
+            try:
+                os.kill(pid, signal.SIGKILL)
+            except OSError:
+                pass

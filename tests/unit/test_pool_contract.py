@@ -157,3 +157,15 @@ def test_bad_arguments_are_explained(pool):
         pool.map(3, [1])
     with pytest.raises(ValueError, match="chunksize"):
         pool.map(square, [1], chunksize=0)
+
+
+def _stop_at_two(x):
+    if x == 2:
+        raise StopIteration("no more")
+    return x
+
+
+def test_task_raising_stopiteration_is_an_error_not_a_short_result(pool):
+    with pytest.raises((StopIteration, RuntimeError)):
+        pool.map(_stop_at_two, range(5))
+    assert pool.map(abs, [-1]) == [1]
