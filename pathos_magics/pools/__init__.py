@@ -20,5 +20,19 @@ ThreadingPool = ThreadPool
 _ProcessPool = _mp.Pool
 _ThreadPool = _mp_dummy.Pool
 
+_LAZY = {"ParallelPool": "parallel", "RemotePool": "parallel",
+         "ParallelPythonPool": "parallel", "MpiPool": "mpi"}
+
+
+def __getattr__(name: str):
+    # paramiko and mpi4py load only when a remote or MPI pool is asked for
+    if name in _LAZY:
+        import importlib
+        module = importlib.import_module(f".{_LAZY[name]}", __name__)
+        return getattr(module, name)
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+
+
 __all__ = ["AbstractPool", "SerialPool", "ThreadPool", "ProcessPool",
-           "ProcessingPool", "ThreadingPool", "cpu_count", "shutdown"]
+           "ProcessingPool", "ThreadingPool", "ParallelPool", "RemotePool",
+           "ParallelPythonPool", "MpiPool", "cpu_count", "shutdown"]
