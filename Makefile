@@ -12,7 +12,7 @@ $(PY):
 	$(PIP) install -q --upgrade pip
 
 $(VENV)/.demo-deps: pyproject.toml | $(PY)
-	$(PIP) install -q -e .
+	$(PIP) install -q -e '.[notebook]'
 	touch $@
 
 $(VENV)/.test-deps: pyproject.toml | $(PY)
@@ -24,14 +24,21 @@ system-deps:
 	@bash scripts/system-deps.sh
 
 demo: $(VENV)/.demo-deps
-	$(PY) -m pathos_magics.demo
+	$(PY) -m pathos_magics.demo notebooks/quickstart.ipynb
 
 test: system-deps $(VENV)/.test-deps
 	$(PY) -m pytest tests
 
-bench: $(VENV)/.test-deps
-	$(PIP) install -q pathos
-	$(PY) benchmarks/bench_core.py
+# The peers (pathos, mpire, ...) go into their own venv, never into .venv.
+BENCH = .venv-bench
+$(BENCH)/.deps: pyproject.toml
+	$(PYTHON) -m venv $(BENCH)
+	$(BENCH)/bin/pip install -q --upgrade pip
+	$(BENCH)/bin/pip install -q -e '.[all]' pathos
+	touch $@
+
+bench: $(BENCH)/.deps
+	$(BENCH)/bin/python benchmarks/bench_core.py
 
 clean:
-	rm -rf $(VENV) build *.egg-info
+	rm -rf $(VENV) $(BENCH) build *.egg-info

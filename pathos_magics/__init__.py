@@ -15,7 +15,8 @@ __version__ = "0.1.0"
 
 def __getattr__(name: str) -> Any:       # lazy: importing the package is cheap
     if name in ("ProcessPool", "ThreadPool", "SerialPool", "ProcessingPool",
-                "ThreadingPool", "cpu_count", "shutdown"):
+                "ThreadingPool", "ParallelPool", "RemotePool", "MpiPool",
+                "cpu_count", "shutdown"):
         from . import pools
         return getattr(pools, name)
     if name == "Pool":

@@ -1,0 +1,217 @@
+"""What ``%%pmap`` does, apart from IPython's magic plumbing.
+
+    %%pmap -o squares x in range(1000)
+    y = heavy(x)
+    y ** 2
+
+becomes a function of one item, compiled from the cell with the cell's own
+file name (so a worker's traceback shows the cell's lines), whose globals are
+the notebook's namespace: dill then ships only the names the body uses.
+"""
+from __future__ import annotations
+
+import argparse
+import ast
+import os
+import re
+import traceback
+import types
+from dataclasses import dataclass
+from typing import Any, Callable, Optional
+
+from IPython.core.error import UsageError
+
+from . import active, progress
+from .errors import RemoteTraceback
+from .results import AsyncResult
+
+_ITEM = "_pmap_item"
+_FLAGS_WITH_VALUE = {"-o", "--out", "-p", "--pool", "-n", "--nodes", "--chunksize"}
+_USAGE = "usage: %%pmap [-o NAME] [-p KIND] [-n N] [--chunksize K] [--unordered] " \
+         "[--async] [--no-progress] TARGET in ITERABLE"
+
+
+@dataclass
+class PmapOptions:
+    target: str
+    iterable: str
+    header: str = ""
+    out: Optional[str] = None
+    pool: Optional[str] = None
+    nodes: Optional[int] = None
+    chunksize: Optional[int] = None
+    unordered: bool = False
+    run_async: bool = False
+    progress: bool = True
+
+
+class _Parser(argparse.ArgumentParser):
+    def error(self, message: str) -> None:  # type: ignore[override]
+        raise UsageError(f"%%pmap: {message}\n{_USAGE}")
+
+
+def _parser() -> _Parser:
+    p = _Parser(prog="%%pmap", add_help=False)
+    p.add_argument("-o", "--out")
+    p.add_argument("-p", "--pool", choices=("serial", "thread", "process", "mpi"))
+    p.add_argument("-n", "--nodes", type=int)
+    p.add_argument("--chunksize", type=int)
+    p.add_argument("--unordered", action="store_true")
+    p.add_argument("--async", dest="run_async", action="store_true")
+    p.add_argument("--no-progress", dest="progress", action="store_false")
+    return p
+
+
+def parse_pmap_line(line: str) -> PmapOptions:
+    """Split ``[options] TARGET in ITERABLE``; the header after the options is
+    Python, kept as typed (no shell-style splitting of its quotes)."""
+    words = list(re.finditer(r"\S+", line))
+    flags: list[str] = []
+    i = 0
+    while i < len(words) and words[i].group().startswith("-"):
+        word = words[i].group()
+        flags.append(word)
+        if word in _FLAGS_WITH_VALUE and i + 1 < len(words):
+            flags.append(words[i + 1].group())
+            i += 1
+        i += 1
+    header = line[words[i].start():].strip() if i < len(words) else ""
+    opts = _parser().parse_args(flags)
+    if not header:
+        raise UsageError(f"%%pmap: say what to map over, e.g. `%%pmap x in range(10)`\n{_USAGE}")
+    target, iterable = _split_header(header)
+    for name, value in (("--nodes", opts.nodes), ("--chunksize", opts.chunksize)):
+        if value is not None and value < 1:
+            raise UsageError(f"%%pmap: {name} must be a positive integer, not {value}")
+    if opts.out is not None and not opts.out.isidentifier():
+        raise UsageError(f"%%pmap: -o takes a variable name, not {opts.out!r}")
+    return PmapOptions(target, iterable, line.strip(), **vars(opts))
+
+
+def _split_header(header: str) -> tuple[str, str]:
+    try:
+        loop = ast.parse(f"for {header}:\n    pass\n").body[0]
+    except SyntaxError:
+        raise UsageError(f"%%pmap: cannot read {header!r} as `TARGET in ITERABLE` "
+                         f"(like `x in range(10)` or `a, b in zip(xs, ys)`)\n{_USAGE}") from None
+    assert isinstance(loop, ast.For)
+    return ast.unparse(loop.target), ast.unparse(loop.iter)
+
+
+def build_function(shell: Any, target: str, cell: str, header: str = "") -> Callable:
+    """The cell as a function of one item, with the notebook as its globals.
+
+    Names assigned in the body are local to each item; the last expression
+    statement is returned (None if the cell ends with a statement).
+    """
+    # linecache holds the whole cell, magic line included, so the line numbers
+    # of a traceback are the cell's own (the body starts on line 2)
+    filename = shell.compile.cache(f"%%pmap {header}\n{cell}")
+    try:
+        body = ast.parse("\n" + cell, filename=filename).body
+    except SyntaxError as exc:
+        raise UsageError(f"%%pmap: syntax error in the cell, line {exc.lineno}: "
+                         f"{exc.msg}") from None
+    if body and isinstance(body[-1], ast.Expr):
+        body[-1] = ast.copy_location(ast.Return(value=body[-1].value), body[-1])
+    func = ast.parse(f"def pmap_cell({_ITEM}):\n    {target} = {_ITEM}\n").body[0]
+    assert isinstance(func, ast.FunctionDef)
+    for node in ast.walk(func):                  # the binding is the cell's line 1
+        node.lineno = node.end_lineno = 1        # type: ignore[attr-defined]
+    func.body += body or [ast.Pass()]
+    module = ast.fix_missing_locations(ast.Module(body=[func], type_ignores=[]))
+    code = compile(module, filename, "exec")
+    fcode = next(c for c in code.co_consts if isinstance(c, types.CodeType))
+    return types.FunctionType(fcode, shell.user_ns, "pmap_cell")
+
+
+class PmapHandle:
+    """What ``%%pmap --async`` returns: the map runs on; ``result()`` waits."""
+
+    def __init__(self, result: AsyncResult, pool: Any) -> None:
+        self._result = result
+        self.pool = pool
+
+    def result(self, timeout: Optional[float] = None) -> list:
+        """The results in input order; waits up to ``timeout`` seconds."""
+        return self._result.get(timeout)
+
+    get = result
+
+    def ready(self) -> bool:
+        return self._result.ready()
+
+    def done(self) -> bool:
+        return self._result.ready()
+
+    def cancel(self) -> None:
+        self._result.cancel()
+
+    def __repr__(self) -> str:
+        state = "done" if self._result.ready() else "running"
+        return f"<%%pmap on {self.pool!r}: {state}; .result() waits for the list>"
+
+    def _repr_pretty_(self, p: Any, cycle: bool) -> None:
+        p.text(repr(self))
+
+
+def run_pmap(shell: Any, opts: PmapOptions, cell: str) -> Any:
+    """Map the cell over ``opts.iterable`` evaluated in the notebook."""
+    func = build_function(shell, opts.target, cell, opts.header)
+    try:
+        items = eval(opts.iterable, shell.user_ns)  # noqa: S307 - the user's own header
+    except Exception as exc:
+        raise UsageError(f"%%pmap: evaluating {opts.iterable!r} failed: "
+                         f"{type(exc).__name__}: {exc}") from None
+    pool = _choose_pool(opts)
+    kw = {} if opts.chunksize is None else {"chunksize": opts.chunksize}
+    with (progress.suppressed() if not opts.progress else _nothing()):
+        if opts.run_async:
+            return PmapHandle(pool.amap(func, items, **kw), pool)
+        if opts.unordered:
+            return list(pool.uimap(func, items, **kw))
+        return _raise_short(lambda: pool.map(func, items, **kw))
+
+
+def _choose_pool(opts: PmapOptions) -> Any:
+    try:
+        if opts.pool is not None:
+            return active.make_pool(opts.pool, opts.nodes)
+        return active.Pool(opts.nodes)
+    except ValueError as exc:
+        raise UsageError(f"%%pmap: {exc}") from None
+
+
+def _raise_short(call: Callable[[], Any]) -> Any:
+    """Run the map; a failure shows the item and the cell's lines, not our
+    plumbing (IPython renders an exception by its ``_render_traceback_``)."""
+    try:
+        return call()
+    except Exception as exc:
+        lines = _user_traceback(exc)
+        exc._render_traceback_ = lambda: lines  # type: ignore[attr-defined]
+        raise
+
+
+_PACKAGE_DIR = os.path.dirname(os.path.abspath(__file__))
+
+
+def _user_traceback(exc: BaseException) -> list[str]:
+    if isinstance(exc.__cause__, RemoteTraceback):
+        body = str(exc.__cause__).rstrip("\n").splitlines()
+        body = body[:-1] if body and body[-1].startswith(type(exc).__name__) else body
+    else:
+        frames = [f for f in traceback.extract_tb(exc.__traceback__)
+                  if not os.path.abspath(f.filename).startswith(_PACKAGE_DIR)]
+        body = ["Traceback (most recent call last):"] + "".join(
+            traceback.format_list(frames)).rstrip("\n").splitlines()
+    tail = traceback.format_exception_only(type(exc), exc)
+    return body + "".join(tail).rstrip("\n").splitlines()
+
+
+class _nothing:
+    def __enter__(self) -> None:
+        return None
+
+    def __exit__(self, *exc: Any) -> None:
+        return None

@@ -1,0 +1,749 @@
+"""Workers in an MPI job, reached through one authenticated connection.
+
+The transport starts ``mpiexec -n N+1 python -m pathos_magics.mpi`` (see
+:mod:`pathos_magics.mpi` for what runs inside) in its own session, and
+listens on 127.0.0.1 for the job's relay rank to connect back, with a fresh
+authkey handed over on the launcher's stdin.  Every worker rank becomes one
+:class:`MpiWorker`: the scheduler sees N ordinary workers, so windows,
+retries, cancel and per-worker progress work as for local processes::
+
+  Scheduler --send--> MpiWorker(rank r) --> _Job.send: [r|pickle] --+
+                                                                    | TCP
+  Scheduler <--on_message/on_lost-- _Job.read (one thread) <--------+
+
+An MPI job lives and dies as a whole.  When a rank dies, every worker of the
+job is reported lost, the rank that died first before the others (so the
+scheduler blames its task if the retries run out), and the one replacement
+the scheduler asks for is a whole new job (``can_replace``).  On this
+machine the ranks are held by pidfd (:class:`_LocalRanks`): a death is seen
+at once and no signal can reach a process that reused a rank's pid.
+
+Sections: the worker handle and the job, the launcher and the handshake,
+the transport.
+"""
+from __future__ import annotations
+
+import importlib.util
+import itertools
+import json
+import logging
+import os
+import pickle
+import re
+import select
+import shlex
+import shutil
+import signal
+import socket
+import struct
+import subprocess
+import sys
+import tempfile
+import threading
+import time
+from typing import Any, Callable, Optional
+
+from multiprocess.connection import (AuthenticationError, Connection,
+                                     answer_challenge, deliver_challenge)
+
+from .. import wire
+from ..errors import TransportError
+from ..mpi import BYE, PREFIX
+from .base import Transport, WorkerHandle, WorkerSink
+
+_log = logging.getLogger(__name__)
+
+_EXIT_WAIT = 3.0          # after the link drops, how long the launcher may take to exit
+
+
+class MpiWorker(WorkerHandle):
+    """One worker rank, multiplexed over its job's connection."""
+
+    def __init__(self, label: str, job: "_Job", rank: int, host: str,
+                 pid: Optional[int]) -> None:
+        super().__init__(label, host, pid)
+        self.job = job
+        self.rank = rank
+
+    def send(self, msg: tuple) -> None:
+        self.job.send(self.rank, msg)
+
+    def stop(self, timeout: float) -> None:
+        """One rank cannot leave an MPI job alone: STOP it, kill the job if
+        it has not finished within ``timeout``."""
+        try:
+            self.job.send(self.rank, (wire.STOP,))
+        except OSError:
+            return
+        if not self.job.wait_ended(timeout):
+            self.kill()
+
+    def kill(self) -> None:
+        """Killing a rank ends its whole MPI job (as MPI itself would)."""
+        self.job.kill(f"the pool killed it (worker {self.label} did not stop "
+                      "its task in time)")
+
+
+class _Job:
+    """One running ``mpiexec``: its process, its link, its workers.
+
+    The job's reader thread is the only one that closes the link (after it
+    saw EOF); other threads end the processes and shut the socket down,
+    which wakes the reader, so no thread reads an fd another one closed.
+    """
+
+    def __init__(self, proc: subprocess.Popen, conn: Any, log: Any,
+                 hello: dict, workers: dict[int, MpiWorker]) -> None:
+        self.proc = proc
+        self.conn = conn
+        self.log = log                   # the launcher's output (an unlinked file)
+        self.relay = hello
+        self.workers = workers           # by rank
+        self.ranks: Optional[_LocalRanks] = None
+        self.closing = False
+        self.ended = threading.Event()
+        self.end_reason: Optional[str] = None
+        self._kill_reason: Optional[str] = None
+        self._send_lock = threading.Lock()
+        self._link_lock = threading.Lock()
+
+    # -- sending
+
+    def send(self, rank: int, msg: tuple) -> None:
+        if self.end_reason is not None:
+            raise OSError(self.end_reason)
+        data = PREFIX.pack(rank) + pickle.dumps(msg, protocol=pickle.HIGHEST_PROTOCOL)
+        with self._send_lock:
+            self.conn.send_bytes(data)
+
+    # -- reading (the job's one reader thread)
+
+    def read(self, sink: WorkerSink) -> None:
+        """Deliver every frame to ``sink`` until the link drops, then report
+        every worker lost (unless the job was being closed)."""
+        try:
+            while True:
+                data = self.conn.recv_bytes()
+                (rank,) = PREFIX.unpack_from(data)
+                worker = self.workers.get(rank)
+                if worker is not None:
+                    sink.on_message(worker, pickle.loads(memoryview(data)[PREFIX.size:]))
+        except (EOFError, OSError):
+            pass
+        self._report_end(sink)
+
+    def _report_end(self, sink: WorkerSink) -> None:
+        try:
+            self.proc.wait(_EXIT_WAIT)
+        except subprocess.TimeoutExpired:
+            pass
+        try:
+            suspects, reason = self._why_ended()
+        except Exception as exc:      # noqa: BLE001 - the loss must be reported
+            _log.exception("could not tell why the MPI job ended")
+            suspects, reason = [], f"the MPI job ended ({exc!r})"
+        self.end_reason = reason          # from now on send() raises
+        self.end_processes()
+        with self._link_lock:
+            self.conn.close()
+        if self.ranks is not None:
+            self.ranks.close()
+        self.ended.set()
+        if self.closing:
+            return
+        # the rank that died first goes first: its running task is the one
+        # the scheduler must blame if retries run out
+        order = sorted(self.workers.values(), key=lambda w: w not in suspects)
+        for worker in order:
+            sink.on_lost(worker, reason if worker in suspects or not suspects
+                         else f"{reason} (this rank was ended with it)")
+
+    def _why_ended(self) -> tuple[list[MpiWorker], str]:
+        """(the workers that may have died first, the reason to report)."""
+        if self._kill_reason is not None:
+            return [], f"the MPI job was ended: {self._kill_reason}"
+        hydra_pid, status = describe_end(self.proc.poll(), _tail(self.log))
+        first = self.ranks.first_dead() if self.ranks else []
+        first = first or ([hydra_pid] if hydra_pid else [])
+        # the launcher's status is about the rank it named, maybe another one
+        how = f" ({status})" if not first or first == [hydra_pid] else ""
+        by_pid = {w.pid: w for w in self.workers.values()}
+        suspects = [by_pid[pid] for pid in first if pid in by_pid]
+        names = [f"worker {w.label} (rank {w.rank}, pid {w.pid})" for w in suspects]
+        if self.relay.get("pid") in first:
+            names.append(f"its relay (rank 0, pid {self.relay['pid']})")
+        if len(names) == 1:
+            who = f"{names[0]} died first"
+        elif names:      # they died within the same moment: no telling which
+            who = f"one of {', '.join(names)} died first"
+        else:
+            who = "one of its ranks died"
+        return suspects, (f"the MPI job ended: {who}{how}; an MPI job cannot go "
+                          "on without one of its ranks")
+
+    # -- ending
+
+    def wait_ended(self, timeout: float) -> bool:
+        return self.ended.wait(timeout)
+
+    def close(self, timeout: float) -> None:
+        """STOP every worker and let the job exit; end it if it has not
+        within ``timeout``."""
+        self.closing = True
+        if self.end_reason is None:
+            try:
+                for rank in self.workers:
+                    self.send(rank, (wire.STOP,))
+                self.send(0, (BYE,))
+            except OSError:
+                pass
+        try:
+            self.proc.wait(max(0.0, timeout))
+        except subprocess.TimeoutExpired:
+            _log.warning("the MPI job (mpiexec pid %s) did not stop within "
+                         "%.1fs; ending it", self.proc.pid, timeout)
+        self.teardown()
+        if not self.ended.wait(_EXIT_WAIT):
+            _log.warning("the MPI job's link did not close after the job ended")
+
+    def kill(self, reason: str) -> None:
+        """End the job now; its workers are reported lost with ``reason``."""
+        if self._kill_reason is None and self.end_reason is None:
+            self._kill_reason = reason
+        self.teardown(grace=0.5)
+
+    def teardown(self, grace: float = 1.0) -> None:
+        """End the processes and wake the reader (which closes the link)."""
+        self.end_processes(grace)
+        with self._link_lock:
+            if not self.conn.closed:
+                with socket.socket(fileno=os.dup(self.conn.fileno())) as view:
+                    try:
+                        view.shutdown(socket.SHUT_RDWR)
+                    except OSError:
+                        pass
+
+    def end_processes(self, grace: float = 1.0) -> None:
+        """Leave nothing of the job: SIGTERM to the launcher (it ends the
+        ranks on every host), then SIGKILL to its process group and to every
+        rank here (each runs in its own session).  Signals go only to
+        processes known to be the job's: a pid is never reused under them."""
+        launcher_ran = self.proc.poll() is None
+        if launcher_ran and grace > 0:
+            _signal_group(self.proc.pid, signal.SIGTERM)
+            try:
+                self.proc.wait(grace)
+            except subprocess.TimeoutExpired:
+                pass
+        if self.proc.poll() is None:          # not reaped: its pgid is still ours
+            _signal_group(self.proc.pid, signal.SIGKILL)
+        if self.ranks is not None:
+            self.ranks.kill(launcher_ran)
+        try:
+            self.proc.wait(_EXIT_WAIT)
+        except subprocess.TimeoutExpired:
+            _log.warning("mpiexec (pid %s) survived SIGKILL", self.proc.pid)
+
+
+def _signal_group(pgid: int, sig: int) -> None:
+    try:
+        os.killpg(pgid, sig)
+    except (ProcessLookupError, PermissionError):
+        pass
+
+
+def _tail(log: Any, limit: int = 4000) -> str:
+    """The end of the launcher's output, read through our own descriptor
+    (the file has no name: nothing is left on disk, even if the kernel dies)."""
+    try:
+        size = os.fstat(log.fileno()).st_size
+        start = max(0, size - limit)
+        return os.pread(log.fileno(), size - start, start).decode("utf-8", "replace")
+    except (OSError, ValueError):
+        return ""
+
+
+# ---------------------------------------------------------------- launching
+
+_INSTALL_HINT = ("Install MPI for this Python with `pip install pathos_magics[mpi]` "
+                 "(mpi4py and the mpich wheel), or pass launcher='/path/to/mpiexec'.")
+
+#: Environment for a job on this machine only (no hosts file): the MPICH
+#: process manager starts local ranks by fork, never through ssh.
+LOCAL_ENV = {"HYDRA_LAUNCHER": "fork"}
+
+
+class Launcher:
+    """How the job is started: an argv list, never a shell string.
+
+    Args:
+        command: 'mpiexec' (default), 'mpirun', 'srun', or a path.  A bare
+            name is looked up next to the Python first (where the ``mpich``
+            wheel puts an mpiexec that matches its mpi4py), then on PATH.
+        args: extra launcher arguments (a list, or one string split like a
+            shell would).
+        hosts: a hosts file (passed as ``-hostfile``, which MPICH's and Open
+            MPI's launchers both accept).
+        python: the Python the ranks run (default: this one).
+        env: extra environment variables for the job.
+    """
+
+    def __init__(self, command: Optional[str] = None, args: Any = (),
+                 hosts: Optional[str] = None, python: Optional[str] = None,
+                 env: Optional[dict] = None) -> None:
+        self.command = command or "mpiexec"
+        self.args = tuple(shlex.split(args) if isinstance(args, str) else args)
+        self.hosts = hosts
+        self.python = python or sys.executable
+        self.env = dict(env or {})
+
+    def argv(self, ranks: int) -> list[str]:
+        exe = self.resolve()
+        argv = [exe]
+        if self.watched(exe):
+            argv.append("-disable-auto-cleanup")
+        argv += [*self.args, "-n", str(ranks)]
+        if self.hosts:
+            argv += ["-hostfile", os.fspath(self.hosts)]
+        return argv + [self.python, "-m", "pathos_magics.mpi"]
+
+    def resolve(self) -> str:
+        """The launcher's path, or a TransportError that says what to install."""
+        cmd = self.command
+        if os.sep in cmd:
+            if os.access(cmd, os.X_OK):
+                return cmd
+        else:
+            sibling = os.path.join(os.path.dirname(sys.executable), cmd)
+            if os.access(sibling, os.X_OK):
+                return sibling
+            found = shutil.which(cmd)
+            if found:
+                return found
+        raise TransportError(f"cannot start the MPI job: the launcher {cmd!r} was "
+                             f"not found (looked next to {sys.executable} and on "
+                             f"PATH). {_INSTALL_HINT}")
+
+    @property
+    def local(self) -> bool:
+        """Whether every rank runs on this machine: no hosts file, and no
+        launcher argument that names hosts."""
+        named = any(arg == "-f" or "host" in arg or "machinefile" in arg
+                    for arg in self.args)
+        return not self.hosts and not named
+
+    def watched(self, exe: str) -> bool:
+        """Whether this job's ranks all run here, under MPICH's launcher
+        (Hydra), and this OS can watch them: then a dead rank is detected
+        by its pidfd (:class:`_LocalRanks`) rather than by the launcher."""
+        hydra = os.path.exists(os.path.join(os.path.dirname(exe), "hydra_pmi_proxy"))
+        return hydra and self.local and pidfd_works()
+
+    def environ(self) -> dict[str, str]:
+        env = dict(os.environ)
+        if self.local:
+            env.update(LOCAL_ENV)
+        if self.python == sys.executable:
+            # the ranks import what the kernel imports (like a spawned
+            # process), and this package even when it is not installed
+            here = os.path.dirname(os.path.dirname(os.path.dirname(
+                os.path.abspath(__file__))))
+            paths = [here] + [p for p in sys.path if p and os.path.isdir(p)]
+            env["PYTHONPATH"] = os.pathsep.join(dict.fromkeys(paths))
+        env.update({k: str(v) for k, v in self.env.items()})
+        return env
+
+    def check_python(self) -> None:
+        if self.python == sys.executable and importlib.util.find_spec("mpi4py") is None:
+            raise TransportError(f"cannot start the MPI job: mpi4py is not "
+                                 f"installed in {sys.executable}. {_INSTALL_HINT}")
+
+    def spawn(self, ranks: int, log: Any) -> subprocess.Popen:
+        """Start the launcher in its own session: the kernel's interrupt
+        (SIGINT to its process group) must not reach the job."""
+        argv = self.argv(ranks)
+        self.check_python()
+        try:
+            return subprocess.Popen(argv, stdin=subprocess.PIPE, stdout=log,
+                                    stderr=subprocess.STDOUT, env=self.environ(),
+                                    start_new_session=True)
+        except OSError as exc:
+            raise TransportError(f"cannot start the MPI job ({shlex.join(argv)}): "
+                                 f"{exc}. {_INSTALL_HINT}") from exc
+
+
+def open_listener(host: str) -> socket.socket:
+    """A listening socket on ``host`` and a free port."""
+    family = socket.AF_INET6 if ":" in host else socket.AF_INET
+    return socket.create_server((host, 0), family=family, backlog=8)
+
+
+def accept_job(server: socket.socket, proc: subprocess.Popen, authkey: bytes,
+               invitation: dict, count: int, timeout: float, log: Any
+               ) -> tuple[Connection, dict[int, dict]]:
+    """Invite the job's relay, authenticate it, and collect one HELLO per
+    rank; on any failure end the job and raise TransportError."""
+    deadline = time.monotonic() + timeout
+    conn = None
+    try:
+        _invite(proc, invitation)
+        conn = _accept(server, proc, authkey, deadline)
+        return conn, _hellos(conn, proc, count + 1, deadline)
+    except TransportError as exc:
+        if conn is not None:
+            conn.close()
+        _end_failed_start(proc)
+        raise TransportError(f"{exc}; {_start_failure(proc, log)}") from None
+
+
+def _invite(proc: subprocess.Popen, invitation: dict) -> None:
+    try:
+        proc.stdin.write((json.dumps(invitation) + "\n").encode())
+        proc.stdin.close()
+    except OSError:
+        pass                              # it exited already: reported below
+
+
+def _accept(server: socket.socket, proc: subprocess.Popen, authkey: bytes,
+            deadline: float) -> Connection:
+    while True:
+        left = _left(proc, deadline, "connect back")
+        ready, _, _ = select.select([server], [], [], min(0.1, left))
+        if not ready:
+            continue
+        sock, _ = server.accept()
+        conn = _authenticate(sock, authkey, min(5.0, left))
+        if conn is not None:
+            return conn
+
+
+def _authenticate(sock: socket.socket, authkey: bytes, timeout: float
+                  ) -> Optional[Connection]:
+    """The HMAC challenge both ways, bounded (a silent peer cannot hold the
+    start); None if the peer is not our job."""
+    _set_timeouts(sock, timeout)
+    conn = Connection(sock.detach())
+    try:
+        deliver_challenge(conn, authkey)
+        answer_challenge(conn, authkey)
+    except (AuthenticationError, OSError, EOFError) as exc:
+        _log.warning("refused a connection to the MPI listener: %s", exc)
+        conn.close()
+        return None
+    with socket.socket(fileno=os.dup(conn.fileno())) as view:
+        _set_timeouts(view, 0.0)           # from now on reads block: a reader thread
+        view.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+    return conn
+
+
+def _set_timeouts(sock: socket.socket, seconds: float) -> None:
+    whole = int(seconds)
+    tv = struct.pack("ll", whole, int((seconds - whole) * 1e6))
+    sock.setsockopt(socket.SOL_SOCKET, socket.SO_RCVTIMEO, tv)
+    sock.setsockopt(socket.SOL_SOCKET, socket.SO_SNDTIMEO, tv)
+
+
+def _hellos(conn: Connection, proc: subprocess.Popen, ranks: int,
+            deadline: float) -> dict[int, dict]:
+    hellos: dict[int, dict] = {}
+    while len(hellos) < ranks:
+        left = _left(proc, deadline, f"report its {ranks} ranks ready "
+                     f"({len(hellos)} did)")
+        if not conn.poll(min(0.1, left)):
+            continue
+        try:
+            data = conn.recv_bytes()
+        except (EOFError, OSError) as exc:
+            raise TransportError(f"the MPI job's link closed during start ({exc})") from None
+        (rank,) = PREFIX.unpack_from(data)
+        msg = pickle.loads(memoryview(data)[PREFIX.size:])
+        if msg[0] == wire.HELLO:
+            hellos[rank] = msg[1]
+    return hellos
+
+
+def _left(proc: subprocess.Popen, deadline: float, what: str) -> float:
+    if proc.poll() is not None:
+        raise TransportError(f"the MPI job exited with code {proc.returncode} "
+                             f"before it could {what}")
+    left = deadline - time.monotonic()
+    if left <= 0:
+        raise TransportError(f"the MPI job did not {what} in time (start_timeout)")
+    return left
+
+
+def _end_failed_start(proc: subprocess.Popen) -> None:
+    if proc.poll() is None:
+        _signal_group(proc.pid, signal.SIGTERM)     # the launcher ends its ranks
+        try:
+            proc.wait(1.0)
+        except subprocess.TimeoutExpired:
+            pass
+    if proc.poll() is None:
+        _signal_group(proc.pid, signal.SIGKILL)
+    try:
+        proc.wait(_EXIT_WAIT)
+    except subprocess.TimeoutExpired:
+        pass
+
+
+def _start_failure(proc: subprocess.Popen, log: Any) -> str:
+    tail = _tail(log, 1500).strip()
+    where = f"its output ends with:\n{tail}" if tail else "it printed nothing"
+    return (f"{where}\nCheck that `{proc.args[0]} -n 2 {sys.executable} -c "
+            f"'import mpi4py.MPI'` works here. {_INSTALL_HINT}")
+
+
+_HYDRA_PID = re.compile(r"PID (\d+) RUNNING AT (\S+)")
+_HYDRA_STRING = re.compile(r"EXIT STRING: (.+?)\s*$", re.M)
+_SIGNALLED = re.compile(r"\(signal (\d+)\)")
+
+
+def describe_end(exitcode: Optional[int], log: str) -> tuple[Optional[int], str]:
+    """(a pid the launcher blamed, how the job ended).
+
+    The launcher's exit code is the failed rank's (MPICH's Hydra: its exit
+    code, or the number of the signal that killed it); Hydra's printed pid
+    is one of the failed ranks, not always the first, so
+    :class:`_LocalRanks` has the last word on this host.
+    """
+    pid_match = _HYDRA_PID.search(log)
+    pid = int(pid_match.group(1)) if pid_match else None
+    lines = [ln for ln in log.strip().splitlines() if ln.strip()]
+    if exitcode is None:
+        last = f", after printing {lines[-1][:200]!r}" if lines else ""
+        return pid, f"mpiexec still ran{last}"
+    if exitcode < 0:
+        return pid, f"mpiexec was killed by {_signal_name(-exitcode)}"
+    string = _HYDRA_STRING.search(log)
+    signalled = _SIGNALLED.search(string.group(1)) if string else None
+    if signalled and int(signalled.group(1)) == exitcode:
+        return pid, f"killed by {_signal_name(exitcode)}"
+    return pid, f"exit code {exitcode}"
+
+
+def _signal_name(number: int) -> str:
+    try:
+        return f"signal {number} ({signal.Signals(number).name})"
+    except ValueError:
+        return f"signal {number}"
+
+
+class _LocalRanks:
+    """The job's processes on this machine, held by pidfd where the OS has
+    them (Linux 5.3+): a pidfd names one process for good, so neither the
+    watch nor a kill can hit another process that reused a rank's pid.
+
+    The watch notes which rank exits first and ends the job at once.  With
+    MPICH's launcher on this host the job runs with ``-disable-auto-cleanup``:
+    a dead rank does not take the others down, so the one pid seen dead is
+    the one that died.  Otherwise the launcher kills the other ranks within
+    milliseconds, and several may look dead at the first look.
+    """
+
+    def __init__(self, pids: list[Optional[int]], on_death: Callable[[], None]) -> None:
+        self.pids = [p for p in pids if p]
+        self._on_death = on_death
+        self._fds: dict[int, int] = {}
+        self._first: list[int] = []
+        self._lock = threading.Lock()
+        self._stop = threading.Event()
+        self._done = threading.Event()
+        if pidfd_works():
+            for pid in self.pids:
+                try:
+                    self._fds[os.pidfd_open(pid)] = pid
+                except OSError:
+                    self._first.append(pid)          # already gone
+        self._thread = threading.Thread(target=self._watch, daemon=True,
+                                        name="pathos-mpi-watch")
+
+    def start(self) -> None:
+        if self._fds and not self._first:
+            self._thread.start()
+            return
+        self._done.set()
+        if self._first:                  # a rank died before the watch began
+            self._on_death()
+
+    def _watch(self) -> None:
+        poller = select.poll()
+        for fd in self._fds:
+            poller.register(fd, select.POLLIN)
+        try:
+            while not self._stop.is_set() and not self._first:
+                ready = poller.poll(200)
+                if not self._stop.is_set():
+                    self._first = [self._fds[fd] for fd, _ in ready]
+        finally:
+            self._done.set()
+        if self._first and not self._stop.is_set():
+            self._on_death()
+
+    def first_dead(self, timeout: float = 0.5) -> list[int]:
+        """The pids seen dead at the first look: one, unless the launcher
+        ended the others before the watch woke up."""
+        self._done.wait(timeout)
+        return list(self._first)
+
+    def kill(self, launcher_ran: bool) -> None:
+        """SIGKILL every rank here.  Without pidfds, only while the launcher
+        ran (then its ranks' pids were still theirs)."""
+        with self._lock:
+            if self._fds:
+                for fd in self._fds:
+                    try:
+                        signal.pidfd_send_signal(fd, signal.SIGKILL)
+                    except ProcessLookupError:
+                        pass
+            elif launcher_ran and not self._stop.is_set():
+                for pid in self.pids:
+                    try:
+                        os.kill(pid, signal.SIGKILL)
+                    except (ProcessLookupError, PermissionError):
+                        pass
+
+    def close(self) -> None:
+        self._stop.set()
+        if self._thread.is_alive():
+            self._thread.join(1.0)
+        with self._lock:
+            for fd in self._fds:
+                os.close(fd)
+            self._fds = {}
+
+
+def pidfd_works() -> bool:
+    """Whether this OS can hold a process by pidfd (Linux 5.3+)."""
+    try:
+        os.close(os.pidfd_open(os.getpid()))
+        return True
+    except (AttributeError, OSError):
+        return False
+
+
+class MpiTransport(Transport):
+    """Workers that are the ranks of one MPI job.
+
+    Args:
+        launcher: the launcher command, 'mpiexec' (default: the one next to
+            this Python, i.e. the ``mpich`` wheel's), 'mpirun', 'srun' or a
+            path; see :class:`Launcher`.
+        launcher_args: extra arguments for the launcher.
+        hosts: a hosts file for the launcher (``-hostfile``).
+        python: the Python the ranks run (default: this one).
+        env: extra environment variables for the job.
+        listen: the address the kernel listens on for the job (default
+            127.0.0.1; on a cluster, an address the first rank can reach).
+        start_timeout: seconds the job may take to connect back.
+    """
+
+    name = "mpi"
+    can_replace = True       # by starting a whole new job, see start()
+
+    def __init__(self, launcher: Optional[str] = None, launcher_args: Any = (),
+                 hosts: Optional[str] = None, python: Optional[str] = None,
+                 env: Optional[dict] = None, listen: str = "127.0.0.1",
+                 start_timeout: float = 60.0) -> None:
+        self.launcher = Launcher(launcher, launcher_args, hosts, python, env)
+        self.listen = listen
+        self.start_timeout = start_timeout
+        self._size: Optional[int] = None
+        self._job: Optional[_Job] = None
+        self._jobs: list[_Job] = []
+        self._labels = itertools.count()    # labels stay unique across jobs
+        self._relaunch_failed: Optional[_Job] = None
+        self._lock = threading.Lock()
+        self._closed = False
+
+    def start(self, count: int, sink: WorkerSink, first_index: int = 0
+              ) -> list[WorkerHandle]:
+        """Start a job of ``count`` workers.
+
+        Asked again after the job was lost (the scheduler replaces each lost
+        worker with ``start(1)``), it starts ONE new job as big as the first
+        and returns all its workers; the other replacement requests of that
+        loss find a live job and get none.
+        """
+        with self._lock:
+            if self._closed:
+                raise TransportError("this MPI transport was closed")
+            dead = self._job
+            if dead is not None and dead.end_reason is None:
+                return []                    # replaced already
+            if dead is not None and dead is self._relaunch_failed:
+                raise TransportError("a new MPI job could not be started "
+                                     "after the last one ended (see the log)")
+            self._forget_ended()
+            self._size = self._size or count
+            try:
+                job = self._launch(self._size, sink)
+            except TransportError:
+                self._relaunch_failed = dead
+                raise
+            self._job = job
+            self._jobs.append(job)
+            return list(job.workers.values())
+
+    def _forget_ended(self) -> None:
+        for job in [j for j in self._jobs if j.ended.is_set()]:
+            self._jobs.remove(job)
+            job.log.close()
+
+    def _launch(self, count: int, sink: WorkerSink) -> _Job:
+        authkey = wire.new_authkey()
+        log = tempfile.TemporaryFile(prefix="pathos-mpi-")
+        try:
+            with open_listener(self.listen) as server:
+                proc = self.launcher.spawn(count + 1, log)
+                invitation = {"host": self._advertised(server), "authkey": authkey.hex(),
+                              "port": server.getsockname()[1]}
+                conn, hellos = accept_job(server, proc, authkey, invitation, count,
+                                          self.start_timeout, log)
+            return self._wrap(proc, conn, log, hellos, sink)
+        except BaseException:
+            log.close()
+            raise
+
+    def _wrap(self, proc: subprocess.Popen, conn: Any, log: Any,
+              hellos: dict[int, dict], sink: WorkerSink) -> _Job:
+        job = _Job(proc, conn, log, hellos.pop(0), {})
+        for rank in sorted(hellos):
+            info = hellos[rank]
+            label = f"mpi-{next(self._labels)}"
+            w = MpiWorker(label, job, rank, info.get("host", "?"), info.get("pid"))
+            w.transport = self
+            job.workers[rank] = w
+        here = socket.gethostname()
+        away = sorted({w.host for w in job.workers.values() if w.host != here})
+        if away and "-disable-auto-cleanup" in proc.args:
+            # a rank there could die unseen, and without the launcher's
+            # cleanup the job would wait for it forever
+            job.teardown()
+            conn.close()
+            raise TransportError(f"the MPI job put ranks on {', '.join(away)}, but "
+                                 "its launcher arguments did not say so; pass "
+                                 "hosts='hostfile' for jobs on other machines")
+        pids = [w.pid for w in job.workers.values() if w.host == here]
+        if job.relay.get("host") == here:
+            pids.append(job.relay.get("pid"))
+        job.ranks = _LocalRanks(pids, lambda: job.end_processes(0.5))
+        job.ranks.start()
+        reader = threading.Thread(target=job.read, args=(sink,), daemon=True,
+                                  name=f"pathos-mpi-reader-{proc.pid}")
+        reader.start()
+        return job
+
+    def _advertised(self, server: socket.socket) -> str:
+        host = server.getsockname()[0]
+        return socket.getfqdn() if host in ("0.0.0.0", "::") else host
+
+    def close(self, timeout: float = 5.0) -> None:
+        with self._lock:
+            self._closed = True
+            jobs, self._jobs = self._jobs, []
+            self._job = None
+        deadline = time.monotonic() + timeout
+        for job in jobs:
+            job.close(deadline - time.monotonic())
+            job.log.close()
