@@ -158,6 +158,39 @@ def main() -> None:
             base = base or med
             runs = " ".join(f"{t * 1000:.1f}" for t in times)
             print(f"{'':<8}{lib:<18}{med:>11.2f}{med / base:>8.2f}x   {runs}")
+        if w == "W4":
+            print(f"{'':<8}correctness: after the global changes, a second map sees "
+                  + ", ".join(f"{lib} {stale_check(lib)}" for lib in LIBS[::2]))
+
+
+STALE_CHECK = """
+import sys
+BIG = [1, 2, 3]
+def f(i):
+    return BIG[i]
+if __name__ == "__main__":
+    lib = sys.argv[1]
+    if lib == "pathos":
+        from pathos.pools import ProcessPool
+    else:
+        from pathos_magics.pools import ProcessPool
+    pool = ProcessPool(2)
+    pool.map(f, range(3))
+    BIG[0] = 100
+    print("the new value" if pool.map(f, [0]) == [100] else "a STALE value")
+    pool.clear()
+"""
+
+
+def stale_check(lib: str) -> str:
+    """pathos ships a __main__ function's globals by reference, so a forked
+    worker reads its own copy from when it started: fast, but stale."""
+    import tempfile
+    with tempfile.NamedTemporaryFile("w", suffix=".py", delete=False) as fh:
+        fh.write(STALE_CHECK)
+    done = subprocess.run([sys.executable, fh.name, lib], capture_output=True,
+                          text=True, timeout=120)
+    return done.stdout.strip() or f"(failed: {done.stderr.strip()[-200:]})"
 
 
 if __name__ == "__main__":

@@ -37,6 +37,8 @@ import time
 import zipfile
 from typing import Any, Optional
 
+from .pools.base import cpu_count
+
 BANNER = "PATHOS_MAGICS_SERVER"
 AUTHKEY_TIMEOUT = 30.0      # seconds to wait for the authkey on stdin
 HANDSHAKE_TIMEOUT = 10      # seconds a new connection has to authenticate
@@ -73,13 +75,6 @@ def _read_authkey(timeout: float) -> bytes:
         raise SystemExit("pathos-server: stdin must start with the authkey "
                          "as one line of hex (at least 32 digits)")
     return key
-
-
-def cpu_count() -> int:
-    try:
-        return max(1, len(os.sched_getaffinity(0)))
-    except (AttributeError, OSError):
-        return os.cpu_count() or 1
 
 
 class _Server:

@@ -39,7 +39,6 @@ from typing import Callable, Optional
 import psutil
 import pytest
 
-ROOT = Path(__file__).resolve().parents[2]
 VENV_BIN = Path(sys.executable).parent
 JUPYTER_LAB = VENV_BIN / "jupyter-lab"
 CHROMIUM = Path("/usr/bin/chromium")
@@ -162,7 +161,19 @@ class LabServer:
         env.pop("JUPYTER_TOKEN", None)
         return env
 
-    def start(self) -> None:
+    def start(self, attempts: int = 3) -> None:
+        """Start and wait until /api/status answers; a port taken between
+        free_port() and the bind is retried with another port."""
+        for attempt in range(attempts):
+            try:
+                return self._start_once()
+            except _PortTaken:
+                if attempt == attempts - 1:
+                    raise RuntimeError("no free port:\n" + self.log_tail()) from None
+                self.proc.wait()
+                self.port = free_port()
+
+    def _start_once(self) -> None:
         cmd = [str(JUPYTER_LAB), "--no-browser", f"--port={self.port}",
                "--ServerApp.port_retries=0", f"--ServerApp.token={self.token}",
                "--ServerApp.ip=127.0.0.1", "--allow-root",
@@ -178,6 +189,8 @@ class LabServer:
         deadline = time.monotonic() + SERVER_START_TIMEOUT
         while True:
             if self.proc.poll() is not None:
+                if "already in use" in self.log_tail():
+                    raise _PortTaken()
                 raise RuntimeError(f"jupyter lab exited with {self.proc.returncode}:\n"
                                    + self.log_tail())
             try:
@@ -243,6 +256,10 @@ class LabServer:
         except OSError:
             return "(no server log)"
         return "\n".join(text.splitlines()[-lines:])
+
+
+class _PortTaken(Exception):
+    pass
 
 
 def _running(p: psutil.Process) -> bool:

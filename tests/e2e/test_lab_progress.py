@@ -3,7 +3,7 @@
 A generated notebook is opened in JupyterLab and run with Run > Run All:
 
 1. ``%load_ext pathos_magics`` and ``%pathos pool process 2``
-2. a map of 60 tasks of 0.1 s on 2 workers (~3 s)
+2. a map of 60 tasks of 0.1 s on 2 workers (~3 s), then the sum of its results
 3. ``%pathos status``
 4. a map whose task 30 raises ZeroDivisionError (after ~1.5 s)
 
@@ -27,7 +27,7 @@ NOTEBOOK = "progress.ipynb"
 CELLS = [
     "%load_ext pathos_magics\n%pathos pool process 2",
     "import time\nfrom pathos_magics import Pool\n"
-    "Pool().map(lambda x: (time.sleep(0.1), x)[1], range(60))",
+    "out = Pool().map(lambda x: (time.sleep(0.1), x)[1], range(60))\nsum(out)",
     "%pathos status",
     "Pool().map(lambda x: (time.sleep(0.1), 1 / (x - 30))[1], range(60))",
 ]
@@ -101,6 +101,7 @@ def _percent(width: str) -> float:
 def test_live_progress_widget_in_jupyterlab(progress_notebook, open_notebook):
     from playwright.sync_api import expect
 
+    expect.set_options(timeout=15_000)      # a loaded 2-core machine is slow
     page = open_notebook(progress_notebook.name)
     cells = page.locator(".jp-Notebook .jp-Cell")
     expect(cells).to_have_count(len(CELLS))
@@ -132,16 +133,21 @@ def test_live_progress_widget_in_jupyterlab(progress_notebook, open_notebook):
     expect(text).to_contain_text("done")
     expect(text).to_contain_text("local-0")
     expect(text).to_contain_text("local-1")
+    expect(mapped.locator(".jp-OutputArea-executeResult")).to_contain_text("1770")
 
     # ... and it moved while the kernel was busy: live updates, not just the end.
     records = page.evaluate("window.__bars")
-    busy = [_percent(r["width"]) for r in records
-            if r["cell"] == I_MAP and r["status"] == "busy"]
-    partial = sorted({w for w in busy if 0 < w < 100})
-    assert len(partial) >= 3, (
+    seen = [(r["t"], _percent(r["width"])) for r in records
+            if r["cell"] == I_MAP and r["status"] == "busy" and r["width"]]
+    busy = [w for _, w in seen]
+    print(f"cell 2 bar (ms, width%) while busy: {[(round(t), w) for t, w in seen]}")
+    partial = [(t, w) for t, w in seen if 0 < w < 100]
+    assert len({w for _, w in partial}) >= 3, (
         f"the bar of cell 2 took only {partial} as partial widths while the kernel "
         f"was busy; records: {[r for r in records if r['cell'] == I_MAP]}")
     assert busy == sorted(busy), f"the bar went backwards: {busy}"
+    # spread over the ~3 s map, not a burst of queued updates at its end
+    assert partial[-1][0] - partial[0][0] > 1000, f"partial widths in a burst: {seen}"
 
     # Cell 3: the status table of the active pool, two workers.
     status = cells.nth(I_STATUS).locator(".jp-OutputArea-output")

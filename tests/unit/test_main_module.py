@@ -35,6 +35,10 @@ SCRIPT = textwrap.dedent('''
         made = pool.map(Point, [7])
         assert made[0].x == 7 and type(made[0]).__name__ == "Point"
         assert pool.map(lambda i: BIG[i], [0, 249_999]) == [0, 249_999]
+        # a global changed after the workers started is seen as it is now
+        # (pathos under fork reads the workers' stale copy of __main__)
+        BIG[0] = -1
+        assert pool.map(lambda i: BIG[i], [0]) == [-1]
 
         # a "notebook cell": source only in linecache, like IPython's
         cell = "def cell_fn(x):\\n    return 1 / (x - 2)\\n"
