@@ -357,6 +357,10 @@ class Scheduler:
                 chunk = worker.inflight.pop(msg[2], None)
                 if chunk is not None:
                     chunk.map.inflight -= 1
+                    if chunk.map.state == "running":
+                        # nobody cancelled this map (a stray signal reached
+                        # the worker): run the chunk again, never drop it
+                        chunk.map.retry.appendleft(chunk)
                     self._after_return(worker, chunk.map)
             self._flush_events()
         elif tag == wire.HELLO:

@@ -237,16 +237,21 @@ def _flush_streams() -> None:
             stream.flush()
 
 
-def _signal_interrupt() -> None:
-    signal.pthread_kill(threading.main_thread().ident, _CANCEL_SIGNAL)
+def _signal_interrupt(signum: int = _CANCEL_SIGNAL) -> None:
+    signal.pthread_kill(threading.main_thread().ident, signum)
 
 
 def _raise_cancelled(signum, frame) -> None:
     raise TaskCancelled()
 
 
-def process_main(conn: Any, label: str, close_fds: tuple[int, ...] = ()) -> None:
-    """Entry point of a worker process (local, ssh server child, MPI rank 0)."""
+def process_main(conn: Any, label: str, close_fds: tuple[int, ...] = (),
+                 cancel_signal: int = _CANCEL_SIGNAL) -> None:
+    """Entry point of a worker process (local, ssh server child, MPI rank).
+
+    ``cancel_signal`` interrupts a running task; MPI ranks use SIGUSR2,
+    because MPICH's launcher sends SIGUSR1 to every rank when one dies.
+    """
     global IN_WORKER
     # Jupyter interrupts the kernel's whole process group: the scheduler, not
     # SIGINT, decides what stops here.
@@ -257,14 +262,14 @@ def process_main(conn: Any, label: str, close_fds: tuple[int, ...] = ()) -> None
             os.close(fd)
         except OSError:
             pass
-    signal.signal(_CANCEL_SIGNAL, _raise_cancelled)
+    signal.signal(cancel_signal, _raise_cancelled)
     channel = wire.Channel(conn)
     sys.stdout = _LineWriter(channel, "stdout", sys.__stdout__)
     sys.stderr = _LineWriter(channel, "stderr", sys.__stderr__)
     channel.send((wire.HELLO, {"pid": os.getpid(), "host": socket.gethostname(),
                                "python": sys.version.split()[0], "label": label}))
     try:
-        serve(channel, label, interrupt=_signal_interrupt,
+        serve(channel, label, interrupt=lambda: _signal_interrupt(cancel_signal),
               on_eof=lambda: os._exit(0))
     finally:
         _flush_streams()

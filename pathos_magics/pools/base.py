@@ -183,9 +183,10 @@ class AbstractPool:
     _clear = clear
 
     def restart(self, force: bool = False) -> None:
-        """Start new workers for a closed pool (``force``: even if running)."""
+        """Start new workers for a closed pool, or one with no live workers
+        left (``force``: even if it is running)."""
         sched = self._current()
-        if sched is not None and sched.state == "running" and not force:
+        if sched is not None and sched.state == "running" and sched.workers and not force:
             raise ValueError(f"{self._name()} is running; restart() reopens a "
                              "closed pool (use force=True to restart anyway)")
         self.clear()

@@ -61,6 +61,15 @@ class ProcessWorker(ChannelWorker):
         super().__init__(label, channel, sink, pid=process.pid)
         self.process = process
         self._fd = channel.fileno()
+        # One thread at a time may wait for the process: two concurrent
+        # waitpid calls race, and the loser sees a dead worker as alive.
+        self._reap_lock = threading.Lock()
+
+    def _join(self, timeout: float) -> bool:
+        """Wait up to ``timeout`` for the process to exit; True if it has."""
+        with self._reap_lock:
+            self.process.join(timeout)
+            return self.process.exitcode is not None
 
     def _recv(self) -> tuple:
         # Wait on the process too: if anything else holds a copy of the
@@ -75,7 +84,7 @@ class ProcessWorker(ChannelWorker):
         return self.channel.recv()
 
     def _why_lost(self, default: str) -> str:
-        self.process.join(1.0)              # reap it; the exit code says why
+        self._join(1.0)                     # reap it; the exit code says why
         self._forget_fd()
         code = self.process.exitcode
         if code is None:
@@ -100,16 +109,16 @@ class ProcessWorker(ChannelWorker):
             self.channel.send((wire.STOP,))
         except (OSError, ValueError):
             pass
-        self.process.join(timeout)
-        if self.process.is_alive():
+        if not self._join(timeout):
             _log.warning("worker %s did not stop within %.1fs; killing it",
                          self.label, timeout)
             self.kill()
 
     def kill(self) -> None:
-        if self.process.is_alive():
-            self.process.kill()
-        self.process.join(2.0)
+        with self._reap_lock:
+            if self.process.exitcode is None:     # never signal a reaped pid
+                self.process.kill()
+        self._join(2.0)
 
 
 class ProcessTransport(Transport):
