@@ -25,6 +25,19 @@ def __getattr__(name: str) -> Any:       # lazy: importing the package is cheap
     raise AttributeError(f"module 'pathos_magics' has no attribute {name!r}")
 
 
+def _progress_in_notebooks() -> None:
+    # In a kernel (or IPython), maps show progress without %load_ext; in a
+    # plain script nothing is shown.  progress.py imports no IPython itself.
+    import sys
+    if "ipykernel" in sys.modules or "IPython" in sys.modules:
+        from . import progress
+        if progress.policy() == "off":
+            progress.enable("auto")
+
+
+_progress_in_notebooks()
+
+
 def load_ipython_extension(ipython: Any) -> None:
     """``%load_ext pathos_magics``."""
     from .magics import load_ipython_extension as load

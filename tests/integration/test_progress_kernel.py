@@ -219,3 +219,19 @@ def test_async_map_displays_in_the_cell_that_started_it(kernel):
     assert comms and {m["parent_header"]["msg_id"] for m in comms} == {async_id}
     out = "".join(m["content"]["text"] for m in more if m["msg_type"] == "stream")
     assert "async 40" in out
+
+
+def test_a_plain_import_in_a_kernel_shows_progress_without_load_ext(tmp_path):
+    """No %load_ext, no policy call: a slow map in a notebook still shows a bar."""
+    nb = nbformat.v4.new_notebook()
+    nb.cells = [nbformat.v4.new_code_cell(
+        "import time\nfrom pathos_magics.pools import ThreadPool\n"
+        "pool = ThreadPool(2)\n"
+        "out = pool.map(lambda x: (time.sleep(0.03), x)[1], range(40))\n"
+        "pool.clear()\nsum(out)")]
+    client = nbclient.NotebookClient(nb, timeout=120, kernel_name="python3",
+                                     resources={"metadata": {"path": str(tmp_path)}})
+    client.execute()
+    views = [o for o in nb.cells[0].outputs if VIEW in o.get("data", {})]
+    assert views, nb.cells[0].outputs
+    assert "40/40" in views[-1]["data"]["text/plain"]
