@@ -41,7 +41,7 @@ from .transports.base import Transport, WorkerHandle
 _log = logging.getLogger(__name__)
 
 _PROBE = 16              # first chunks, before any task time is known
-_CHUNK_MIN_S = 0.002     # a chunk at least this long amortises its round trip
+_CHUNK_MIN_S = 0.0005    # a chunk at least this long amortises its overhead
 _CHUNK_MAX_S = 0.2       # and at most this long keeps progress and balance live
 _WAIT_SLICE = 0.1        # waits wake this often, so KeyboardInterrupt lands
 

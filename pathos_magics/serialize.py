@@ -16,7 +16,9 @@ Each data blob starts with one tag byte saying which pickler made it.
 from __future__ import annotations
 
 
+import builtins
 import io
+import marshal
 import linecache
 import os
 import pickle
@@ -49,6 +51,7 @@ class _CodePickler(dill.Pickler):
         super().__init__(file, protocol=_PROTOCOL, recurse=True)
         self.bulk: list[bytes] = []
         self._seen: dict[int, int] = {}
+        self._fast: set[int] = set()
 
     def persistent_id(self, obj: Any) -> Any:
         if type(obj) not in _BULKY or len(obj) < _BULKY_LEN:
@@ -67,6 +70,57 @@ class _CodePickler(dill.Pickler):
         return self._seen[key]
 
 
+    def reducer_override(self, obj: Any) -> Any:
+        # The fast path for a plain function of the notebook (no closure
+        # cells, no notebook functions or classes among the globals it
+        # names): its code goes as marshal bytes, its globals as a small
+        # dict, instead of through dill's pure-Python function pickling
+        # (~0.7 ms per map for a lambda).  Anything else is dill's.
+        if type(obj) is not types.FunctionType or obj.__closure__ is not None:
+            return NotImplemented
+        if obj.__module__ != "__main__" or id(obj) in self._fast:
+            return NotImplemented
+        names = _global_names(obj.__code__)
+        scope = obj.__globals__
+        used = {n: scope[n] for n in names if n in scope}
+        if any(_defined_in_main(v) for v in used.values()):
+            return NotImplemented
+        self._fast.add(id(obj))
+        attrs = {"__qualname__": obj.__qualname__, "__kwdefaults__": obj.__kwdefaults__,
+                 "__doc__": obj.__doc__}
+        if obj.__dict__:
+            attrs["__dict__"] = obj.__dict__
+        return (_make_function,
+                (marshal.dumps(obj.__code__), used, obj.__name__, obj.__defaults__, attrs))
+
+
+def _global_names(code: types.CodeType) -> set[str]:
+    """Names a code object (and the code nested in it) may load as globals."""
+    names = set(code.co_names)
+    for const in code.co_consts:
+        if isinstance(const, types.CodeType):
+            names |= _global_names(const)
+    return names
+
+
+def _defined_in_main(value: Any) -> bool:
+    return (isinstance(value, (types.FunctionType, type))
+            and getattr(value, "__module__", None) == "__main__")
+
+
+def _make_function(code: bytes, used: dict, name: str, defaults: Any,
+                   attrs: dict) -> types.FunctionType:
+    """A function shipped by the fast path, rebuilt in the worker."""
+    scope = dict(used)
+    scope["__builtins__"] = builtins
+    scope.setdefault("__name__", "__main__")
+    func = types.FunctionType(marshal.loads(code), scope, name, defaults)
+    func.__module__ = "__main__"
+    for key, value in attrs.items():
+        setattr(func, key, value)
+    return func
+
+
 class _CodeUnpickler(dill.Unpickler):
     def __init__(self, file: io.BytesIO, bulk: list[bytes]) -> None:
         super().__init__(file)
@@ -74,6 +128,15 @@ class _CodeUnpickler(dill.Unpickler):
 
     def persistent_load(self, pid: Any) -> Any:
         return pickle.loads(self._bulk[pid])
+
+
+def _pickle_code(func: Any, fast: bool) -> tuple[bytes, list[bytes]]:
+    buf = io.BytesIO()
+    pickler = _CodePickler(buf)
+    if not fast:
+        pickler.reducer_override = lambda obj: NotImplemented  # type: ignore[method-assign]
+    pickler.dump(func)
+    return buf.getvalue(), pickler.bulk
 
 
 def dumps_code(func: Any) -> bytes:
@@ -84,10 +147,10 @@ def dumps_code(func: Any) -> bytes:
     along and a worker's traceback can show the failing line of the cell.
     """
     try:
-        buf = io.BytesIO()
-        pickler = _CodePickler(buf)
-        pickler.dump(func)
-        blob = (buf.getvalue(), pickler.bulk)
+        try:
+            blob = _pickle_code(func, fast=True)
+        except Exception:        # the fast path named something it cannot ship
+            blob = _pickle_code(func, fast=False)
     except Exception as exc:
         raise SerializationError(
             f"cannot serialize the function {_describe(func)} for the workers: "
