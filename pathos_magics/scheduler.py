@@ -195,13 +195,19 @@ class Scheduler:
         chunks = list(worker.inflight.values())
         worker.inflight.clear()
         requeued = 0
-        for chunk in chunks:
+        for position, chunk in enumerate(chunks):
             m = chunk.map
             m.inflight -= 1
             if m.state != "running":
                 continue
             requeued += len(chunk.items)
-            self._requeue(chunk, worker, reason)
+            if position == 0:
+                self._requeue(chunk, worker, reason)
+            else:
+                # A worker runs its chunks in the order sent: only the oldest
+                # was running when it died; the ones queued behind it never
+                # started and are not to blame.
+                m.retry.appendleft(chunk)
         self._emit(ev.WorkerLost(worker=worker.label, reason=reason,
                                  requeued=requeued))
         self._changed.notify_all()

@@ -18,42 +18,37 @@ the scheduler asks for is a whole new job (``can_replace``).  On this
 machine the ranks are held by pidfd (:class:`_LocalRanks`): a death is seen
 at once and no signal can reach a process that reused a rank's pid.
 
-Sections: the worker handle and the job, the launcher and the handshake,
-the transport.
+Sections: the worker handle and the job; the pidfd watch; the transport.
+Starting the job and connecting to it (the launcher, the handshake, and
+reading why a job ended from the launcher's output) is in
+:mod:`pathos_magics.transports.mpi_launch`.
 """
 from __future__ import annotations
 
-import importlib.util
 import itertools
-import json
 import logging
 import os
 import pickle
-import re
 import select
-import shlex
-import shutil
 import signal
 import socket
-import struct
 import subprocess
-import sys
 import tempfile
 import threading
 import time
 from typing import Any, Callable, Optional
 
-from multiprocess.connection import (AuthenticationError, Connection,
-                                     answer_challenge, deliver_challenge)
-
 from .. import wire
 from ..errors import TransportError
 from ..mpi import BYE, PREFIX
 from .base import Transport, WorkerHandle, WorkerSink
+from .mpi_launch import (_EXIT_WAIT, Launcher, _signal_group, _tail, accept_job,
+                         describe_end, open_listener, pidfd_works)
 
 _log = logging.getLogger(__name__)
 
-_EXIT_WAIT = 3.0          # after the link drops, how long the launcher may take to exit
+_YOUNG = 5.0              # a job that dies idle this soon after its start...
+_STORM = 3                # ...this many times in a row is not started again
 
 
 class MpiWorker(WorkerHandle):
@@ -103,6 +98,8 @@ class _Job:
         self.closing = False
         self.ended = threading.Event()
         self.end_reason: Optional[str] = None
+        self.started = time.monotonic()
+        self.died_idle_young = False     # no task ran, yet it died at once
         self._kill_reason: Optional[str] = None
         self._send_lock = threading.Lock()
         self._link_lock = threading.Lock()
@@ -142,6 +139,9 @@ class _Job:
         except Exception as exc:      # noqa: BLE001 - the loss must be reported
             _log.exception("could not tell why the MPI job ended")
             suspects, reason = [], f"the MPI job ended ({exc!r})"
+        self.died_idle_young = (self._kill_reason is None and not self.closing
+                                and time.monotonic() - self.started < _YOUNG
+                                and not any(w.inflight for w in self.workers.values()))
         self.end_reason = reason          # from now on send() raises
         self.end_processes()
         with self._link_lock:
@@ -245,289 +245,7 @@ class _Job:
             _log.warning("mpiexec (pid %s) survived SIGKILL", self.proc.pid)
 
 
-def _signal_group(pgid: int, sig: int) -> None:
-    try:
-        os.killpg(pgid, sig)
-    except (ProcessLookupError, PermissionError):
-        pass
-
-
-def _tail(log: Any, limit: int = 4000) -> str:
-    """The end of the launcher's output, read through our own descriptor
-    (the file has no name: nothing is left on disk, even if the kernel dies)."""
-    try:
-        size = os.fstat(log.fileno()).st_size
-        start = max(0, size - limit)
-        return os.pread(log.fileno(), size - start, start).decode("utf-8", "replace")
-    except (OSError, ValueError):
-        return ""
-
-
-# ---------------------------------------------------------------- launching
-
-_INSTALL_HINT = ("Install MPI for this Python with `pip install pathos_magics[mpi]` "
-                 "(mpi4py and the mpich wheel), or pass launcher='/path/to/mpiexec'.")
-
-#: Environment for a job on this machine only (no hosts file): the MPICH
-#: process manager starts local ranks by fork, never through ssh.
-LOCAL_ENV = {"HYDRA_LAUNCHER": "fork"}
-
-
-class Launcher:
-    """How the job is started: an argv list, never a shell string.
-
-    Args:
-        command: 'mpiexec' (default), 'mpirun', 'srun', or a path.  A bare
-            name is looked up next to the Python first (where the ``mpich``
-            wheel puts an mpiexec that matches its mpi4py), then on PATH.
-        args: extra launcher arguments (a list, or one string split like a
-            shell would).
-        hosts: a hosts file (passed as ``-hostfile``, which MPICH's and Open
-            MPI's launchers both accept).
-        python: the Python the ranks run (default: this one).
-        env: extra environment variables for the job.
-    """
-
-    def __init__(self, command: Optional[str] = None, args: Any = (),
-                 hosts: Optional[str] = None, python: Optional[str] = None,
-                 env: Optional[dict] = None) -> None:
-        self.command = command or "mpiexec"
-        self.args = tuple(shlex.split(args) if isinstance(args, str) else args)
-        self.hosts = hosts
-        self.python = python or sys.executable
-        self.env = dict(env or {})
-
-    def argv(self, ranks: int) -> list[str]:
-        exe = self.resolve()
-        argv = [exe]
-        if self.watched(exe):
-            argv.append("-disable-auto-cleanup")
-        argv += [*self.args, "-n", str(ranks)]
-        if self.hosts:
-            argv += ["-hostfile", os.fspath(self.hosts)]
-        return argv + [self.python, "-m", "pathos_magics.mpi"]
-
-    def resolve(self) -> str:
-        """The launcher's path, or a TransportError that says what to install."""
-        cmd = self.command
-        if os.sep in cmd:
-            if os.access(cmd, os.X_OK):
-                return cmd
-        else:
-            sibling = os.path.join(os.path.dirname(sys.executable), cmd)
-            if os.access(sibling, os.X_OK):
-                return sibling
-            found = shutil.which(cmd)
-            if found:
-                return found
-        raise TransportError(f"cannot start the MPI job: the launcher {cmd!r} was "
-                             f"not found (looked next to {sys.executable} and on "
-                             f"PATH). {_INSTALL_HINT}")
-
-    @property
-    def local(self) -> bool:
-        """Whether every rank runs on this machine: no hosts file, and no
-        launcher argument that names hosts."""
-        named = any(arg == "-f" or "host" in arg or "machinefile" in arg
-                    for arg in self.args)
-        return not self.hosts and not named
-
-    def watched(self, exe: str) -> bool:
-        """Whether this job's ranks all run here, under MPICH's launcher
-        (Hydra), and this OS can watch them: then a dead rank is detected
-        by its pidfd (:class:`_LocalRanks`) rather than by the launcher."""
-        hydra = os.path.exists(os.path.join(os.path.dirname(exe), "hydra_pmi_proxy"))
-        return hydra and self.local and pidfd_works()
-
-    def environ(self) -> dict[str, str]:
-        env = dict(os.environ)
-        if self.local:
-            env.update(LOCAL_ENV)
-        if self.python == sys.executable:
-            # the ranks import what the kernel imports (like a spawned
-            # process), and this package even when it is not installed
-            here = os.path.dirname(os.path.dirname(os.path.dirname(
-                os.path.abspath(__file__))))
-            paths = [here] + [p for p in sys.path if p and os.path.isdir(p)]
-            env["PYTHONPATH"] = os.pathsep.join(dict.fromkeys(paths))
-        env.update({k: str(v) for k, v in self.env.items()})
-        return env
-
-    def check_python(self) -> None:
-        if self.python == sys.executable and importlib.util.find_spec("mpi4py") is None:
-            raise TransportError(f"cannot start the MPI job: mpi4py is not "
-                                 f"installed in {sys.executable}. {_INSTALL_HINT}")
-
-    def spawn(self, ranks: int, log: Any) -> subprocess.Popen:
-        """Start the launcher in its own session: the kernel's interrupt
-        (SIGINT to its process group) must not reach the job."""
-        argv = self.argv(ranks)
-        self.check_python()
-        try:
-            return subprocess.Popen(argv, stdin=subprocess.PIPE, stdout=log,
-                                    stderr=subprocess.STDOUT, env=self.environ(),
-                                    start_new_session=True)
-        except OSError as exc:
-            raise TransportError(f"cannot start the MPI job ({shlex.join(argv)}): "
-                                 f"{exc}. {_INSTALL_HINT}") from exc
-
-
-def open_listener(host: str) -> socket.socket:
-    """A listening socket on ``host`` and a free port."""
-    family = socket.AF_INET6 if ":" in host else socket.AF_INET
-    return socket.create_server((host, 0), family=family, backlog=8)
-
-
-def accept_job(server: socket.socket, proc: subprocess.Popen, authkey: bytes,
-               invitation: dict, count: int, timeout: float, log: Any
-               ) -> tuple[Connection, dict[int, dict]]:
-    """Invite the job's relay, authenticate it, and collect one HELLO per
-    rank; on any failure end the job and raise TransportError."""
-    deadline = time.monotonic() + timeout
-    conn = None
-    try:
-        _invite(proc, invitation)
-        conn = _accept(server, proc, authkey, deadline)
-        return conn, _hellos(conn, proc, count + 1, deadline)
-    except TransportError as exc:
-        if conn is not None:
-            conn.close()
-        _end_failed_start(proc)
-        raise TransportError(f"{exc}; {_start_failure(proc, log)}") from None
-
-
-def _invite(proc: subprocess.Popen, invitation: dict) -> None:
-    try:
-        proc.stdin.write((json.dumps(invitation) + "\n").encode())
-        proc.stdin.close()
-    except OSError:
-        pass                              # it exited already: reported below
-
-
-def _accept(server: socket.socket, proc: subprocess.Popen, authkey: bytes,
-            deadline: float) -> Connection:
-    while True:
-        left = _left(proc, deadline, "connect back")
-        ready, _, _ = select.select([server], [], [], min(0.1, left))
-        if not ready:
-            continue
-        sock, _ = server.accept()
-        conn = _authenticate(sock, authkey, min(5.0, left))
-        if conn is not None:
-            return conn
-
-
-def _authenticate(sock: socket.socket, authkey: bytes, timeout: float
-                  ) -> Optional[Connection]:
-    """The HMAC challenge both ways, bounded (a silent peer cannot hold the
-    start); None if the peer is not our job."""
-    _set_timeouts(sock, timeout)
-    conn = Connection(sock.detach())
-    try:
-        deliver_challenge(conn, authkey)
-        answer_challenge(conn, authkey)
-    except (AuthenticationError, OSError, EOFError) as exc:
-        _log.warning("refused a connection to the MPI listener: %s", exc)
-        conn.close()
-        return None
-    with socket.socket(fileno=os.dup(conn.fileno())) as view:
-        _set_timeouts(view, 0.0)           # from now on reads block: a reader thread
-        view.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
-    return conn
-
-
-def _set_timeouts(sock: socket.socket, seconds: float) -> None:
-    whole = int(seconds)
-    tv = struct.pack("ll", whole, int((seconds - whole) * 1e6))
-    sock.setsockopt(socket.SOL_SOCKET, socket.SO_RCVTIMEO, tv)
-    sock.setsockopt(socket.SOL_SOCKET, socket.SO_SNDTIMEO, tv)
-
-
-def _hellos(conn: Connection, proc: subprocess.Popen, ranks: int,
-            deadline: float) -> dict[int, dict]:
-    hellos: dict[int, dict] = {}
-    while len(hellos) < ranks:
-        left = _left(proc, deadline, f"report its {ranks} ranks ready "
-                     f"({len(hellos)} did)")
-        if not conn.poll(min(0.1, left)):
-            continue
-        try:
-            data = conn.recv_bytes()
-        except (EOFError, OSError) as exc:
-            raise TransportError(f"the MPI job's link closed during start ({exc})") from None
-        (rank,) = PREFIX.unpack_from(data)
-        msg = pickle.loads(memoryview(data)[PREFIX.size:])
-        if msg[0] == wire.HELLO:
-            hellos[rank] = msg[1]
-    return hellos
-
-
-def _left(proc: subprocess.Popen, deadline: float, what: str) -> float:
-    if proc.poll() is not None:
-        raise TransportError(f"the MPI job exited with code {proc.returncode} "
-                             f"before it could {what}")
-    left = deadline - time.monotonic()
-    if left <= 0:
-        raise TransportError(f"the MPI job did not {what} in time (start_timeout)")
-    return left
-
-
-def _end_failed_start(proc: subprocess.Popen) -> None:
-    if proc.poll() is None:
-        _signal_group(proc.pid, signal.SIGTERM)     # the launcher ends its ranks
-        try:
-            proc.wait(1.0)
-        except subprocess.TimeoutExpired:
-            pass
-    if proc.poll() is None:
-        _signal_group(proc.pid, signal.SIGKILL)
-    try:
-        proc.wait(_EXIT_WAIT)
-    except subprocess.TimeoutExpired:
-        pass
-
-
-def _start_failure(proc: subprocess.Popen, log: Any) -> str:
-    tail = _tail(log, 1500).strip()
-    where = f"its output ends with:\n{tail}" if tail else "it printed nothing"
-    return (f"{where}\nCheck that `{proc.args[0]} -n 2 {sys.executable} -c "
-            f"'import mpi4py.MPI'` works here. {_INSTALL_HINT}")
-
-
-_HYDRA_PID = re.compile(r"PID (\d+) RUNNING AT (\S+)")
-_HYDRA_STRING = re.compile(r"EXIT STRING: (.+?)\s*$", re.M)
-_SIGNALLED = re.compile(r"\(signal (\d+)\)")
-
-
-def describe_end(exitcode: Optional[int], log: str) -> tuple[Optional[int], str]:
-    """(a pid the launcher blamed, how the job ended).
-
-    The launcher's exit code is the failed rank's (MPICH's Hydra: its exit
-    code, or the number of the signal that killed it); Hydra's printed pid
-    is one of the failed ranks, not always the first, so
-    :class:`_LocalRanks` has the last word on this host.
-    """
-    pid_match = _HYDRA_PID.search(log)
-    pid = int(pid_match.group(1)) if pid_match else None
-    lines = [ln for ln in log.strip().splitlines() if ln.strip()]
-    if exitcode is None:
-        last = f", after printing {lines[-1][:200]!r}" if lines else ""
-        return pid, f"mpiexec still ran{last}"
-    if exitcode < 0:
-        return pid, f"mpiexec was killed by {_signal_name(-exitcode)}"
-    string = _HYDRA_STRING.search(log)
-    signalled = _SIGNALLED.search(string.group(1)) if string else None
-    if signalled and int(signalled.group(1)) == exitcode:
-        return pid, f"killed by {_signal_name(exitcode)}"
-    return pid, f"exit code {exitcode}"
-
-
-def _signal_name(number: int) -> str:
-    try:
-        return f"signal {number} ({signal.Signals(number).name})"
-    except ValueError:
-        return f"signal {number}"
-
+# ---------------------------------------------------------------- the pidfd watch
 
 class _LocalRanks:
     """The job's processes on this machine, held by pidfd where the OS has
@@ -613,14 +331,7 @@ class _LocalRanks:
             self._fds = {}
 
 
-def pidfd_works() -> bool:
-    """Whether this OS can hold a process by pidfd (Linux 5.3+)."""
-    try:
-        os.close(os.pidfd_open(os.getpid()))
-        return True
-    except (AttributeError, OSError):
-        return False
-
+# ---------------------------------------------------------------- the transport
 
 class MpiTransport(Transport):
     """Workers that are the ranks of one MPI job.
@@ -628,7 +339,7 @@ class MpiTransport(Transport):
     Args:
         launcher: the launcher command, 'mpiexec' (default: the one next to
             this Python, i.e. the ``mpich`` wheel's), 'mpirun', 'srun' or a
-            path; see :class:`Launcher`.
+            path; see :class:`.mpi_launch.Launcher`.
         launcher_args: extra arguments for the launcher.
         hosts: a hosts file for the launcher (``-hostfile``).
         python: the Python the ranks run (default: this one).
@@ -653,6 +364,7 @@ class MpiTransport(Transport):
         self._jobs: list[_Job] = []
         self._labels = itertools.count()    # labels stay unique across jobs
         self._relaunch_failed: Optional[_Job] = None
+        self._idle_deaths = 0
         self._lock = threading.Lock()
         self._closed = False
 
@@ -674,6 +386,7 @@ class MpiTransport(Transport):
             if dead is not None and dead is self._relaunch_failed:
                 raise TransportError("a new MPI job could not be started "
                                      "after the last one ended (see the log)")
+            self._check_storm(dead)
             self._forget_ended()
             self._size = self._size or count
             try:
@@ -684,6 +397,20 @@ class MpiTransport(Transport):
             self._job = job
             self._jobs.append(job)
             return list(job.workers.values())
+
+    def _check_storm(self, dead: Optional[_Job]) -> None:
+        """Refuse to restart jobs that keep dying on their own (a broken
+        environment), instead of restarting them forever."""
+        if dead is None:
+            return
+        self._idle_deaths = self._idle_deaths + 1 if dead.died_idle_young else 0
+        if self._idle_deaths >= _STORM:
+            self._relaunch_failed = dead
+            raise TransportError(
+                f"the last {_STORM} MPI jobs died within {_YOUNG:.0f}s of their "
+                f"start with no task running (the last: {dead.end_reason}); not "
+                "starting another. Check that the ranks can run here, then call "
+                "pool.clear(): the next map starts a new job.")
 
     def _forget_ended(self) -> None:
         for job in [j for j in self._jobs if j.ended.is_set()]:

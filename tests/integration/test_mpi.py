@@ -111,6 +111,10 @@ def test_workers_are_ranks_of_one_job(pool):
     # the ranks answer, each from its own process
     pids = pool.map(lambda _: os.getpid(), range(40), chunksize=1)
     assert set(pids) <= {w.pid for w in workers}
+    # the job runs in sessions of its own: Jupyter's interrupt (SIGINT to
+    # the kernel's process group) cannot reach it, only the scheduler's CANCEL
+    for pid in _job_pids(pool):
+        assert os.getsid(pid) != os.getsid(0)
 
 
 def test_every_api_method(pool):
@@ -296,6 +300,20 @@ def test_relay_killed_mid_map_is_retried_on_a_new_job():
     assert all(f"relay (rank 0, pid {relay})" in e.reason for e in lost), lost
     assert _gone(old)
     assert len(pool.workers) == 2
+
+
+def test_jobs_that_keep_dying_idle_are_not_restarted_forever(caplog):
+    pool = _pool(1)
+    for _ in range(3):                   # each new job dies at once, doing nothing
+        assert _eventually(lambda: len(pool.workers) == 1)
+        victim = pool.workers[0].pid
+        os.kill(victim, signal.SIGKILL)
+        assert _eventually(lambda: victim not in [w.pid for w in pool.workers])
+    assert _eventually(lambda: "not starting another" in caplog.text)
+    with pytest.raises(NoWorkersError, match="no live workers"):
+        pool.map(abs, [-1])
+    pool.clear()                         # (restart() refuses a "running" pool)
+    assert pool.map(abs, [-1]) == [1]
 
 
 def _always_die(x):
@@ -485,7 +503,7 @@ def test_handshake_refuses_a_wrong_key_and_a_silent_peer():
 
     from multiprocess.connection import Connection, answer_challenge, deliver_challenge
 
-    from pathos_magics.transports.mpi import _authenticate
+    from pathos_magics.transports.mpi_launch import _authenticate
     key = os.urandom(32)
 
     def tcp_pair():
