@@ -134,7 +134,9 @@ def _error_payload(exc: BaseException) -> bytes:
 
 def serve(channel: Any, label: str, *, in_process: bool = False,
           interrupt: Optional[Callable[[], None]] = None,
-          on_eof: Optional[Callable[[], None]] = None) -> None:
+          on_eof: Optional[Callable[[], None]] = None,
+          initializer: Optional[Callable[..., Any]] = None,
+          initargs: tuple = ()) -> None:
     """Run tasks from ``channel`` until STOP or the channel closes.
 
     Args:
@@ -145,7 +147,11 @@ def serve(channel: Any, label: str, *, in_process: bool = False,
         interrupt: makes the main loop raise TaskCancelled in a running task.
         on_eof: called by the reader when the channel closes (a process
             exits at once there, so no worker outlives its scheduler).
+        initializer: called as ``initializer(*initargs)`` once, before the
+            first task (pathos's and multiprocessing's pool option).
     """
+    if initializer is not None:
+        initializer(*initargs)
     runner = _Runner(channel, in_process)
     inbox: "queue.SimpleQueue[Optional[tuple]]" = queue.SimpleQueue()
 
@@ -246,7 +252,9 @@ def _raise_cancelled(signum, frame) -> None:
 
 
 def process_main(conn: Any, label: str, close_fds: tuple[int, ...] = (),
-                 cancel_signal: int = _CANCEL_SIGNAL) -> None:
+                 cancel_signal: int = _CANCEL_SIGNAL,
+                 initializer: Optional[Callable[..., Any]] = None,
+                 initargs: tuple = ()) -> None:
     """Entry point of a worker process (local, ssh server child, MPI rank).
 
     ``cancel_signal`` interrupts a running task; MPI ranks use SIGUSR2,
@@ -270,7 +278,8 @@ def process_main(conn: Any, label: str, close_fds: tuple[int, ...] = (),
                                "python": sys.version.split()[0], "label": label}))
     try:
         serve(channel, label, interrupt=lambda: _signal_interrupt(cancel_signal),
-              on_eof=lambda: os._exit(0))
+              on_eof=lambda: os._exit(0), initializer=initializer,
+              initargs=initargs)
     finally:
         _flush_streams()
 

@@ -5,8 +5,8 @@ restart, terminate, and is a context manager.  The pathos names are aliases.
 """
 from __future__ import annotations
 
-import multiprocess as _mp
 import multiprocess.dummy as _mp_dummy
+import multiprocess.pool as _mp_pool
 
 from .base import AbstractPool, cpu_count, shutdown
 from .process import ProcessPool
@@ -17,7 +17,7 @@ from .thread import ThreadPool
 ProcessingPool = ProcessPool
 ThreadingPool = ThreadPool
 # pathos exposes the raw multiprocess pools under these names
-_ProcessPool = _mp.Pool
+_ProcessPool = _mp_pool.Pool            # a class, as pathos's _ProcessPool
 _ThreadPool = _mp_dummy.Pool
 
 _LAZY = {"ParallelPool": "parallel", "RemotePool": "parallel",

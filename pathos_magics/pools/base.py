@@ -9,9 +9,15 @@ share workers.
 from __future__ import annotations
 
 import atexit
+import builtins
 import os
 import threading
-from typing import Any, Callable, Iterable, Iterator, Optional
+from collections.abc import MutableMapping
+from typing import Any, Callable, Iterable, Iterator, Optional, Union
+
+import multiprocess
+import multiprocess.dummy
+import multiprocess.pool
 
 from .. import wire
 from ..errors import PoolClosedError
@@ -33,6 +39,47 @@ def cpu_count() -> int:
         return max(1, len(os.sched_getaffinity(0)))
     except (AttributeError, OSError):
         return os.cpu_count() or 1
+
+
+class _PoolState(MutableMapping):
+    """``Pool.__state__`` as in pathos: one pool type's cached schedulers,
+    keyed by pool id (the ``id`` given, else the number of nodes).
+    Deleting (or ``clear()``) stops the pool."""
+
+    def __init__(self, type_name: str) -> None:
+        self._type = type_name
+
+    def _keys(self) -> list:
+        with _STATE_LOCK:
+            return [k for k in _STATE if k[0] == self._type]
+
+    def __getitem__(self, pool_id: Any) -> Scheduler:
+        for k in self._keys():
+            if k[1] == pool_id:
+                return _STATE[k]
+        raise KeyError(pool_id)
+
+    def __iter__(self) -> Iterator:
+        return iter([k[1] for k in self._keys()])
+
+    def __len__(self) -> int:
+        return len(self._keys())
+
+    def __setitem__(self, pool_id: Any, sched: Scheduler) -> None:
+        raise TypeError("__state__ is filled by the pools themselves")
+
+    def __delitem__(self, pool_id: Any) -> None:
+        with _STATE_LOCK:
+            scheds = [_STATE.pop(k) for k in self._keys() if k[1] == pool_id]
+        if not scheds:
+            raise KeyError(pool_id)
+        for sched in scheds:
+            sched.terminate()
+
+
+class _StateDescriptor:
+    def __get__(self, obj: Any, owner: type) -> _PoolState:
+        return _PoolState(owner.__name__)
 
 
 class AbstractPool:
@@ -77,24 +124,37 @@ class AbstractPool:
     # -- the cache
 
     def _key(self) -> tuple:
+        # As in pathos, an id (default: the number of nodes) names one cached
+        # pool of a type; a pool of that id with another size replaces it.
         opts = tuple(sorted((k, repr(v)) for k, v in self._kwds.items()))
         return (type(self).__name__, self._id if self._id is not None else self._nodes,
-                self._nodes, opts)
+                opts)
 
     def _serve(self) -> Scheduler:
         """The scheduler of this pool, started if there is none."""
         key = self._key()
+        replaced = None
         with _STATE_LOCK:
             sched = _STATE.get(key)
+            if sched is not None and sched.pool_nodes != self._nodes:
+                replaced, sched = _STATE.pop(key), None
             if sched is None:
                 opts = {k: self._kwds[k] for k in _SCHEDULER_OPTIONS if k in self._kwds}
                 sched = Scheduler(self._name(), self._make_transports(), **opts)
+                sched.pool_nodes = self._nodes
                 _STATE[key] = sched
-            return sched
+        if replaced is not None:
+            replaced.close()
+            replaced.join()
+        return sched
 
     def _current(self) -> Optional[Scheduler]:
+        """This pool's scheduler, if the cache holds one of this size."""
         with _STATE_LOCK:
-            return _STATE.get(self._key())
+            sched = _STATE.get(self._key())
+            if sched is not None and sched.pool_nodes != self._nodes:
+                return None
+            return sched
 
     def _name(self) -> str:
         return f"{type(self).__name__}(ncpus={self._nodes})"
@@ -175,7 +235,9 @@ class AbstractPool:
     def clear(self) -> None:
         """Stop the workers and forget them: the next use starts fresh."""
         with _STATE_LOCK:
-            sched = _STATE.pop(self._key(), None)
+            sched = self._current()
+            if sched is not None:
+                _STATE.pop(self._key())
         if sched is not None:
             sched.close()
             sched.join()
@@ -235,11 +297,11 @@ class AbstractPool:
     def __repr__(self) -> str:
         return f"<pool {self._name()} {self.state}>"
 
-    __state__ = _STATE
+    __state__ = _StateDescriptor()
 
 
 def _parse_nodes(args: tuple, kwds: dict, default: Optional[int]) -> int:
-    names = [k for k in ("nodes", "ncpus", "processes") if k in kwds]
+    names = [k for k in ("nodes", "ncpus", "nthreads", "processes") if k in kwds]
     if len(args) > 1:
         raise TypeError(f"expected at most 1 positional argument (nodes), got {len(args)}")
     if len(names) + len(args) > 1:
@@ -255,6 +317,8 @@ def _parse_nodes(args: tuple, kwds: dict, default: Optional[int]) -> int:
 
 
 def _check_count(n: Any) -> int:
+    if n is None:                 # pathos (multiprocess): None means autodetect
+        return cpu_count()
     if isinstance(n, bool) or not isinstance(n, int) or n < 1:
         raise ValueError(f"the number of workers must be a positive int, not {n!r}")
     return n
@@ -270,10 +334,25 @@ def _items(args: tuple, lazy: bool) -> tuple[Any, int]:
     return (zipped if lazy else list(zipped)), wire.STAR
 
 
-def shutdown(type: Optional[str] = None) -> None:  # noqa: A002 - pathos's name
-    """Stop every cached pool, or only those of one type ('process', ...)."""
+_RAW_POOLS = (multiprocess.Pool, multiprocess.pool.Pool,
+              multiprocess.dummy.Pool, multiprocess.pool.ThreadPool)
+
+
+def shutdown(type: Union[None, str, builtins.type] = None) -> None:  # noqa: A002 - pathos's name
+    """Stop every cached pool, or only those of one type: a pool class, as in
+    pathos (``shutdown(ProcessPool)``), or a name prefix ('process', ...)."""
+    if type is None:
+        match = lambda k: True                                        # noqa: E731
+    elif isinstance(type, str):
+        match = lambda k: k[0].lower().startswith(type.lower())       # noqa: E731
+    elif isinstance(type, builtins.type) and issubclass(type, AbstractPool):
+        match = lambda k: k[0] == type.__name__                       # noqa: E731
+    elif type in _RAW_POOLS:
+        raise NotImplementedError("use the close() method to shutdown")
+    else:
+        raise TypeError(f"{type!r} is not one of the pathos_magics.pools")
     with _STATE_LOCK:
-        keys = [k for k in _STATE if type is None or k[0].lower().startswith(type.lower())]
+        keys = [k for k in _STATE if match(k)]
         scheds = [_STATE.pop(k) for k in keys]
     for sched in scheds:
         sched.terminate()

@@ -14,10 +14,15 @@ class ProcessPool(AbstractPool):
         context: start method, 'fork', 'spawn' or 'forkserver' (default:
             the platform's). Functions, lambdas and classes defined in the
             notebook work with each.
+        initializer, initargs: each worker calls ``initializer(*initargs)``
+            once when it starts (as in pathos and multiprocessing).
     """
 
     def _transport_options(self) -> tuple[str, ...]:
-        return ("context",)
+        return ("context", "initializer", "initargs")
 
     def _make_transports(self) -> list[tuple[Transport, int]]:
-        return [(ProcessTransport(self._kwds.get("context")), self._nodes)]
+        return [(ProcessTransport(self._kwds.get("context"),
+                                  initializer=self._kwds.get("initializer"),
+                                  initargs=self._kwds.get("initargs", ())),
+                 self._nodes)]

@@ -9,5 +9,13 @@ from .base import AbstractPool
 class ThreadPool(AbstractPool):
     """Map over threads: best for I/O-bound tasks or code that drops the GIL."""
 
+    def _transport_options(self) -> tuple[str, ...]:
+        return ("initializer", "initargs")
+
     def _make_transports(self) -> list[tuple[Transport, int]]:
-        return [(ThreadTransport(), self._nodes)]
+        return [(ThreadTransport(initializer=self._kwds.get("initializer"),
+                                 initargs=self._kwds.get("initargs", ())),
+                 self._nodes)]
+
+    # pathos's name for the size of a ThreadPool
+    nthreads = AbstractPool.nodes

@@ -42,7 +42,8 @@ def close_inherited_fds(keep: int) -> None:
     _PARENT_FDS.clear()
 
 
-def _process_entry(conn: Any, label: str, forked: bool, parent_fd: int) -> None:
+def _process_entry(conn: Any, label: str, forked: bool, parent_fd: int,
+                   init: tuple = (None, ())) -> None:
     if forked:
         # A forked child holds copies of its own pipe's parent end and of
         # every other worker's: close them, or the pipe never reaches EOF when
@@ -52,7 +53,7 @@ def _process_entry(conn: Any, label: str, forked: bool, parent_fd: int) -> None:
             os.close(parent_fd)
         except OSError:
             pass
-    worker.process_main(conn, label)
+    worker.process_main(conn, label, initializer=init[0], initargs=init[1])
 
 
 class ProcessWorker(ChannelWorker):
@@ -132,7 +133,9 @@ class ProcessTransport(Transport):
 
     name = "process"
 
-    def __init__(self, context: Optional[str] = None, prefix: str = "local") -> None:
+    def __init__(self, context: Optional[str] = None, prefix: str = "local",
+                 initializer: Any = None, initargs: tuple = ()) -> None:
+        self._init = (initializer, tuple(initargs))
         self._ctx = multiprocess.get_context(context)
         self.start_method = self._ctx.get_start_method()
         self._prefix = prefix
@@ -153,7 +156,8 @@ class ProcessTransport(Transport):
         with _FDS_LOCK:
             parent, child = self._ctx.Pipe(duplex=True)
             proc = self._ctx.Process(target=_process_entry, name=f"pathos-{label}",
-                                     args=(child, label, forked, parent.fileno()),
+                                     args=(child, label, forked, parent.fileno(),
+                                           self._init),
                                      daemon=False)
             try:
                 proc.start()

@@ -29,8 +29,10 @@ class _WorkerSide:
 class ThreadWorker(WorkerHandle):
     in_process = True
 
-    def __init__(self, label: str, outbox: "queue.SimpleQueue") -> None:
+    def __init__(self, label: str, outbox: "queue.SimpleQueue",
+                 init: tuple = (None, ())) -> None:
         super().__init__(label, "localhost")
+        self._init = init
         self._inbox: "queue.SimpleQueue" = queue.SimpleQueue()
         side = _WorkerSide(self._inbox, outbox, self)
         self.thread = threading.Thread(target=self._run, args=(side, outbox),
@@ -39,7 +41,8 @@ class ThreadWorker(WorkerHandle):
     def _run(self, side: _WorkerSide, outbox: "queue.SimpleQueue") -> None:
         try:
             worker.serve(side, self.label, in_process=True,
-                         interrupt=lambda: worker.interrupt_thread(self.thread))
+                         interrupt=lambda: worker.interrupt_thread(self.thread),
+                         initializer=self._init[0], initargs=self._init[1])
         except BaseException as exc:     # a bug, not a task failure
             outbox.put((self, ("lost", f"its thread crashed: {exc!r}")))
 
@@ -64,8 +67,10 @@ class ThreadTransport(Transport):
     can_replace = True
     in_process = True
 
-    def __init__(self, prefix: str = "thread") -> None:
+    def __init__(self, prefix: str = "thread", initializer: Any = None,
+                 initargs: tuple = ()) -> None:
         self._prefix = prefix
+        self._init = (initializer, tuple(initargs))
         self._outbox: "queue.SimpleQueue" = queue.SimpleQueue()
         self._workers: list[ThreadWorker] = []
         self._sink: Any = None
@@ -79,7 +84,7 @@ class ThreadTransport(Transport):
             self._relay.start()
         started = []
         for index in range(first_index, first_index + count):
-            w = ThreadWorker(f"{self._prefix}-{index}", self._outbox)
+            w = ThreadWorker(f"{self._prefix}-{index}", self._outbox, self._init)
             w.transport = self
             w.thread.start()
             self._workers.append(w)
