@@ -3,8 +3,9 @@ and pathos, each run in a fresh interpreter, medians of several runs.
 
     python benchmarks/bench_core.py [--runs 7] [--only W1,W3]
 
-W1  map(lambda x: x + 1, range(100_000)), 2 workers, warm pool
-    (multiprocessing gets a top-level function: it cannot pickle a lambda)
+W1  map(lambda x: x + 1, range(100_000)), 2 workers, warm pool (after an
+    untimed map(abs, range(100_000)); multiprocessing gets a top-level
+    function: it cannot pickle a lambda)
 W2  32 CPU-bound tasks of ~25 ms, 2 workers, warm pool
 W3  cold start: a new pool of 2 plus a map of 2 tasks
 W4  a closure over a 1 MB global list from __main__, 2,000 tasks
@@ -93,7 +94,11 @@ def run_child(lib: str, workload: str) -> float | None:
         close_pool(lib, pool)
         return took
     pool = make_pool(lib)
-    pool.map(abs, [-1, -2] * 4)                         # warm
+    # Warm: workers up, and (W1) the allocators of every process have held
+    # 100k results once: a fresh process pays page faults for its first big
+    # map whatever the library (here ~7 ms of a 20 ms map).  The function
+    # is a different one, so no library can reuse what it shipped.
+    pool.map(abs, range(100_000) if workload == "W1" else [-1, -2] * 4)
     if workload == "W1":
         f = inc if lib == "multiprocessing" else (lambda x: x + 1)
         args = range(100_000)

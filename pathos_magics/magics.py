@@ -40,6 +40,7 @@ def _pool_parser() -> _Parser:
     p.add_argument("--local", type=int, default=None,
                    help="remote: local worker processes beside the hosts")
     p.add_argument("--accept-new-host-key", action="store_true")
+    p.add_argument("--python", help="remote: the Python command on the hosts")
     return p
 
 
@@ -53,6 +54,14 @@ def _positive(text: str, what: str) -> int:
     return n
 
 
+def _remember_hosts(specs: tuple) -> None:
+    """Hosts a remote pool started on go into the registry (%pathos hosts)."""
+    from . import hosts
+    for spec in specs:
+        host = hosts.REGISTRY.add(spec)
+        hosts.set_status(host.name, "ok", None)
+
+
 @magics_class
 class PathosMagics(Magics):
     """``%pathos`` and ``%%pmap``."""
@@ -64,7 +73,8 @@ class PathosMagics(Magics):
         Usage::
 
           %pathos pool process 4        choose the active pool: serial | thread N |
-                                        process N | remote HOST[:N]... [--local N] | mpi N
+                                        process N | mpi N | remote HOST[:N]... [--local N]
+                                        [--python CMD] [--accept-new-host-key]
           %pathos status                the active pool, its workers and their state
           %pathos progress on|off|auto  progress display (auto: widget in notebooks,
                                         text bar in a terminal)
@@ -101,6 +111,8 @@ class PathosMagics(Magics):
             options["servers"] = tuple(args)
             if opts.accept_new_host_key:
                 options["accept_new_host_key"] = True
+            if opts.python:
+                options["python"] = opts.python
             nodes = opts.local
         elif kind == "serial":
             if args:
@@ -113,6 +125,8 @@ class PathosMagics(Magics):
             pool = active.set_active(kind, nodes, **options)
         except ValueError as exc:
             raise UsageError(f"%pathos pool: {exc}") from None
+        if kind == "remote":
+            _remember_hosts(options["servers"])
         return StatusReport.of(pool)
 
     def _cmd_status(self, words: list[str]) -> StatusReport:

@@ -89,6 +89,7 @@ class AsyncResult:
 
 def iter_ordered(scheduler: Any, m: Any) -> Iterator[Any]:
     """Yield results in input order as soon as each is ready."""
+    m.streaming = True
     pos = 0
     try:
         while True:
@@ -112,6 +113,7 @@ def iter_ordered(scheduler: Any, m: Any) -> Iterator[Any]:
 
 def iter_unordered(scheduler: Any, m: Any) -> Iterator[Any]:
     """Yield results in the order they finish."""
+    m.streaming = True
     try:
         while True:
             scheduler.wait(m, lambda: bool(m.arrivals) or m.state != "running")

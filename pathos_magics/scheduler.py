@@ -90,6 +90,7 @@ class _Map:
         self.results: dict[int, list] = {}                       # ordered
         self.arrivals: collections.deque[list] = collections.deque()  # unordered
         self.state = "running"
+        self.streaming = False       # an imap/uimap consumer wants every chunk
         self.error: Optional[BaseException] = None
         self.error_index: Optional[int] = None
         # the starter's context (in a kernel: its cell), for worker output
@@ -413,7 +414,10 @@ class Scheduler:
     def _after_return(self, worker: WorkerHandle, m: _Map) -> None:
         if m.state == "running" and m.finished_feeding():
             self._finish(m)
-        self._changed.notify_all()
+        if m.streaming or m.state != "running":
+            # a get() waits for the end only: waking it for every chunk
+            # costs the reader threads the GIL (W1: ~40% of the map)
+            self._changed.notify_all()
         self._dispatch(worker)
         if not worker.inflight:
             self._emit(ev.WorkerBusy(worker=worker.label, busy=False))

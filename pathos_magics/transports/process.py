@@ -8,7 +8,6 @@ import threading
 from typing import Any, Optional
 
 import multiprocess
-import multiprocess.connection
 
 from .. import wire, worker
 from .base import ChannelWorker, Transport, WorkerSink
@@ -71,18 +70,6 @@ class ProcessWorker(ChannelWorker):
         with self._reap_lock:
             self.process.join(timeout)
             return self.process.exitcode is not None
-
-    def _recv(self) -> tuple:
-        # Wait on the process too: if anything else holds a copy of the
-        # worker's pipe end, its death would not show as EOF on the pipe.
-        conn = self.channel.conn
-        while not conn.poll(0):
-            ready = multiprocess.connection.wait([conn, self.process.sentinel])
-            if conn in ready:
-                break
-            if not conn.poll(0):
-                raise EOFError("worker process exited")
-        return self.channel.recv()
 
     def _why_lost(self, default: str) -> str:
         self._join(1.0)                     # reap it; the exit code says why
