@@ -550,3 +550,27 @@ def test_authkey_is_not_on_any_command_line():
         assert not any(len(word) >= 64 and all(c in "0123456789abcdef" for c in word)
                        for word in cmd.split()), cmd
     assert pool.map(abs, [-1]) == [1]
+
+
+def test_magics_choose_an_mpi_pool():
+    """%pathos pool mpi N and %%pmap --pool mpi -n N run on MPI ranks."""
+    pytest.importorskip("IPython")
+    from IPython.core.interactiveshell import InteractiveShell
+    from pathos_magics import active
+    from pathos_magics.pools import MpiPool
+    ip = InteractiveShell.instance()
+    ip.run_line_magic("load_ext", "pathos_magics")
+    ip.run_line_magic("pathos", "progress off")
+    try:
+        report = ip.run_line_magic("pathos", "pool mpi 2")
+        assert "MpiPool" in repr(report) and "2 workers" in repr(report)
+        ip.run_cell("K = 5")
+        result = ip.run_cell("%%pmap x in range(30)\nx * K")
+        assert result.success, result.error_in_exec
+        assert result.result == [x * 5 for x in range(30)]
+        result = ip.run_cell("%%pmap --pool mpi -n 2 a, b in zip(range(4), range(4))\na + b")
+        assert result.result == [0, 2, 4, 6]
+    finally:
+        MpiPool(2).clear()
+        active.reset_active()
+        ip.run_line_magic("unload_ext", "pathos_magics")
