@@ -4,7 +4,7 @@ How work moves::
 
   caller thread                 Scheduler (all state under one lock)         workers
   -------------                 ------------------------------------         -------
-  pool.map(f, xs) --submit--> _Map: source of items, retry queue
+  pool.map(f, xs) --submit--> Map (maps.py): items, retry queue
                                   |
                                   | _dispatch(worker): while the worker has
                                   | fewer than `window` chunks in flight,
@@ -24,80 +24,23 @@ from its own threads; nothing here blocks for long under the lock.
 """
 from __future__ import annotations
 
-import collections
-import contextvars
 import itertools
 import logging
-import math
 import threading
 import time
-from typing import Any, Callable, Iterable, Optional
+from typing import Any, Callable, Optional
 
 from . import events as ev
 from . import remote_errors, serialize, wire
 from .errors import NoWorkersError, PoolClosedError, WorkerLostError
+from .maps import Chunk, Map, auto_size, check_picklable, cut
 from .transports.base import Transport, WorkerHandle
 
 _log = logging.getLogger(__name__)
 
-_PROBE = 16              # first chunks, before any task time is known
-_CHUNK_MIN_S = 0.0005    # a chunk at least this long amortises its overhead
-_CHUNK_MAX_S = 0.2       # and at most this long keeps progress and balance live
 _WAIT_SLICE = 0.1        # waits wake this often, so KeyboardInterrupt lands
 
 _MAP_IDS = itertools.count()   # process-wide: observers of events.GLOBAL key maps by id
-
-
-class _Chunk:
-    __slots__ = ("id", "map", "start", "items", "attempts", "_blob")
-
-    def __init__(self, cid: int, m: "_Map", start: int, items: Any,
-                 attempts: int = 0) -> None:
-        self.id, self.map, self.start, self.items = cid, m, start, items
-        self.attempts = attempts
-        self._blob: Optional[bytes] = None
-
-    def payload(self, worker: WorkerHandle) -> Any:
-        if worker.in_process:
-            return self.items
-        if self._blob is None:
-            self._blob = serialize.dumps_data(self.items)
-        return self._blob
-
-
-class _Map:
-    """One submitted map and what has come back of it."""
-
-    def __init__(self, mid: int, func: Callable, kind: int, items: Any,
-                 ordered: bool, chunksize: Optional[int], kindname: str) -> None:
-        self.id, self.func, self.kind = mid, func, kind
-        self.kindname = kindname
-        self.ordered = ordered
-        self.chunksize = chunksize
-        if isinstance(items, (list, tuple, range)):
-            self.seq: Optional[Any] = items
-            self.source: Optional[Iterable] = None
-            self.total: Optional[int] = len(items)
-        else:
-            self.seq, self.source, self.total = None, iter(items), None
-        self.next_index = 0
-        self.exhausted = self.total == 0
-        self.retry: collections.deque[_Chunk] = collections.deque()
-        self.code: Optional[bytes] = None
-        self.t_task: Optional[float] = None
-        self.done = 0
-        self.inflight = 0
-        self.results: dict[int, list] = {}                       # ordered
-        self.arrivals: collections.deque[list] = collections.deque()  # unordered
-        self.state = "running"
-        self.streaming = False       # an imap/uimap consumer wants every chunk
-        self.error: Optional[BaseException] = None
-        self.error_index: Optional[int] = None
-        # the starter's context (in a kernel: its cell), for worker output
-        self.context = contextvars.copy_context()
-
-    def finished_feeding(self) -> bool:
-        return self.exhausted and not self.retry and self.inflight == 0
 
 
 class Scheduler:
@@ -124,7 +67,7 @@ class Scheduler:
         self.state = "running"
         self._lock = threading.RLock()
         self._changed = threading.Condition(self._lock)
-        self._maps: dict[int, _Map] = {}
+        self._maps: dict[int, Map] = {}
         self._workers: list[WorkerHandle] = []
         self._ids = itertools.count()
         self._events: list[ev.Event] = []
@@ -218,7 +161,7 @@ class Scheduler:
         return (self.state == "running" and transport is not None
                 and transport.can_replace)
 
-    def _requeue(self, chunk: _Chunk, worker: WorkerHandle, reason: str) -> None:
+    def _requeue(self, chunk: Chunk, worker: WorkerHandle, reason: str) -> None:
         m = chunk.map
         attempts = chunk.attempts + 1
         if attempts > self.max_retries:
@@ -233,14 +176,14 @@ class Scheduler:
             return
         # Split a lost chunk into single tasks: only the one that kills its
         # worker keeps failing, and the error can name it.
-        singles = [_Chunk(next(self._ids), m, chunk.start + i, chunk.items[i:i + 1],
+        singles = [Chunk(next(self._ids), m, chunk.start + i, chunk.items[i:i + 1],
                           attempts) for i in range(len(chunk.items))]
         m.retry.extendleft(reversed(singles))
 
     # ------------------------------------------------------------ submit
 
     def submit(self, func: Callable, items: Any, kind: int, *, ordered: bool = True,
-               chunksize: Optional[int] = None, kindname: str = "map") -> _Map:
+               chunksize: Optional[int] = None, kindname: str = "map") -> Map:
         """Queue a map and start feeding it; returns its handle."""
         with self._lock:
             if self.state != "running":
@@ -248,11 +191,11 @@ class Scheduler:
                     f"{self.name} is {self.state}: it takes no new work. Call "
                     "pool.restart() to reopen it, or pool.clear() so the next "
                     "pool of this kind starts fresh.")
-            m = _Map(next(_MAP_IDS), func, kind, items, ordered, chunksize, kindname)
+            m = Map(next(_MAP_IDS), func, kind, items, ordered, chunksize, kindname)
             if any(not t.in_process for t in self._transports):
                 m.code = serialize.dumps_code(func)
                 if m.seq is not None:
-                    _check_picklable(m.seq)
+                    check_picklable(m.seq)
             self._maps[m.id] = m
             self._emit(ev.MapStarted(map_id=m.id, pool=self.name, total=m.total,
                                      workers=tuple(w.label for w in self._workers),
@@ -310,7 +253,7 @@ class Scheduler:
         if was_idle and worker.inflight:
             self._emit(ev.WorkerBusy(worker=worker.label, busy=True))
 
-    def _next_chunk(self) -> Optional[_Chunk]:
+    def _next_chunk(self) -> Optional[Chunk]:
         for m in self._maps.values():
             if m.state != "running":
                 continue
@@ -323,32 +266,12 @@ class Scheduler:
                 return chunk
         return None
 
-    def _cut(self, m: _Map) -> Optional[_Chunk]:
-        size = m.chunksize or self._auto_size(m)
-        start = m.next_index
-        if m.seq is not None:
-            items = m.seq[start:start + size]
-        else:
-            items = list(itertools.islice(m.source, size))
-            if len(items) < size:
-                m.total = start + len(items)
-                self._emit(ev.TotalKnown(map_id=m.id, total=m.total))
-        m.next_index = start + len(items)
-        if m.total is not None and m.next_index >= m.total:
-            m.exhausted = True
-        if not len(items):
-            return None
-        return _Chunk(next(self._ids), m, start, items)
-
-    def _auto_size(self, m: _Map) -> int:
-        workers = max(1, len(self._workers))
-        remaining = None if m.total is None else m.total - m.next_index
-        guided = _PROBE if remaining is None else math.ceil(remaining / (4 * workers))
-        if m.t_task is None:                       # probe the task time first
-            return max(1, min(guided, _PROBE))
-        hi = max(1, int(_CHUNK_MAX_S / m.t_task))
-        lo = max(1, int(_CHUNK_MIN_S / m.t_task))
-        return max(1, min(hi, max(guided, lo)))
+    def _cut(self, m: Map) -> Optional[Chunk]:
+        size = m.chunksize or auto_size(m, len(self._workers))
+        chunk, total_found = cut(m, size, next(self._ids))
+        if total_found:
+            self._emit(ev.TotalKnown(map_id=m.id, total=m.total))
+        return chunk
 
     # ------------------------------------------------------------ messages
 
@@ -404,14 +327,14 @@ class Scheduler:
             self._after_return(worker, m)
         self._flush_events()
 
-    def _record(self, m: _Map, chunk: _Chunk, results: list) -> None:
+    def _record(self, m: Map, chunk: Chunk, results: list) -> None:
         m.done += len(results)
         if m.ordered:
             m.results[chunk.start] = results
         else:
             m.arrivals.append(results)
 
-    def _after_return(self, worker: WorkerHandle, m: _Map) -> None:
+    def _after_return(self, worker: WorkerHandle, m: Map) -> None:
         if m.state == "running" and m.finished_feeding():
             self._finish(m)
         if m.streaming or m.state != "running":
@@ -439,14 +362,14 @@ class Scheduler:
 
     # ------------------------------------------------------------ ending maps
 
-    def _finish(self, m: _Map) -> None:
+    def _finish(self, m: Map) -> None:
         m.state = "done"
         self._maps.pop(m.id, None)
         self._forget_code(m)
         self._emit(ev.MapFinished(map_id=m.id, state="done", done=m.done, total=m.total))
         self._changed.notify_all()
 
-    def _fail(self, m: _Map, exc: BaseException, state: str = "failed") -> None:
+    def _fail(self, m: Map, exc: BaseException, state: str = "failed") -> None:
         if m.state != "running":
             return
         m.state, m.error = state, exc
@@ -468,7 +391,7 @@ class Scheduler:
         for m in list(self._maps.values()):
             self._fail(m, exc)
 
-    def _forget_code(self, m: _Map) -> None:
+    def _forget_code(self, m: Map) -> None:
         for w in self._workers:
             if m.id in w.known_code:
                 w.known_code.discard(m.id)
@@ -477,7 +400,7 @@ class Scheduler:
                 except (OSError, ValueError):
                     pass
 
-    def cancel(self, m: _Map, reason: Optional[BaseException] = None) -> None:
+    def cancel(self, m: Map, reason: Optional[BaseException] = None) -> None:
         """Stop a map now: queued chunks dropped, running ones interrupted.
 
         Waits up to ``cancel_timeout`` for workers to confirm; a worker that
@@ -501,7 +424,7 @@ class Scheduler:
             w.kill()
         self._flush_events()
 
-    def abandon(self, m: _Map) -> None:
+    def abandon(self, m: Map) -> None:
         """Its consumer went away: stop feeding it, without waiting."""
         with self._lock:
             self._fail(m, PoolClosedError("the iterator was closed"), "cancelled")
@@ -509,7 +432,7 @@ class Scheduler:
 
     # ------------------------------------------------------------ waiting
 
-    def wait(self, m: _Map, until: Callable[[], bool],
+    def wait(self, m: Map, until: Callable[[], bool],
              timeout: Optional[float] = None) -> bool:
         """Wait (in short slices) until ``until()`` under the lock; False on
         timeout.  Runs serial-worker chunks while waiting."""
@@ -598,22 +521,3 @@ class Scheduler:
                 events, self._events = self._events, []
             for event in events:
                 self._emit_now(event)
-
-
-def _check_picklable(seq: Any) -> None:
-    """Fail before anything is sent if an argument cannot be pickled."""
-    if isinstance(seq, range):
-        return
-    try:
-        serialize.dumps_data(seq)
-    except serialize.SerializationError:
-        bad = serialize.find_unpicklable(seq)
-        if bad is None:
-            raise
-        index, item = bad
-        try:
-            serialize.dumps_data(item)
-        except serialize.SerializationError as exc:
-            raise serialize.SerializationError(
-                f"argument item {index}: {exc}") from exc.__cause__
-        raise

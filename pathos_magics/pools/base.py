@@ -20,7 +20,6 @@ import multiprocess.dummy
 import multiprocess.pool
 
 from .. import wire
-from ..errors import PoolClosedError
 from ..events import Observer
 from ..results import AsyncResult, iter_ordered, iter_unordered
 from ..scheduler import Scheduler

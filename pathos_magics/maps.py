@@ -1,0 +1,126 @@
+"""A submitted map, and how it is cut into chunks.
+
+The scheduler keeps a :class:`Map` per ``map``/``imap``/... call and hands
+its workers :class:`Chunk` s of it.  Chunk sizes are guided (a quarter of
+what is left per worker, so the last chunks are small and the workers
+finish together) and bounded by the measured time per task: at least
+``CHUNK_MIN_S`` of work so a chunk is worth its round trip, at most
+``CHUNK_MAX_S`` so progress and load balance stay live.  Until a task time
+is known, small probe chunks measure it.
+"""
+from __future__ import annotations
+
+import collections
+import contextvars
+import itertools
+import math
+from typing import Any, Callable, Iterable, Optional
+
+from . import serialize
+from .transports.base import WorkerHandle
+
+PROBE = 16               # first chunks, before any task time is known
+CHUNK_MIN_S = 0.0005     # a chunk at least this long amortises its overhead
+CHUNK_MAX_S = 0.2        # and at most this long keeps progress and balance live
+
+
+class Chunk:
+    __slots__ = ("id", "map", "start", "items", "attempts", "_blob")
+
+    def __init__(self, cid: int, m: "Map", start: int, items: Any,
+                 attempts: int = 0) -> None:
+        self.id, self.map, self.start, self.items = cid, m, start, items
+        self.attempts = attempts
+        self._blob: Optional[bytes] = None
+
+    def payload(self, worker: WorkerHandle) -> Any:
+        if worker.in_process:
+            return self.items
+        if self._blob is None:
+            self._blob = serialize.dumps_data(self.items)
+        return self._blob
+
+
+class Map:
+    """One submitted map and what has come back of it."""
+
+    def __init__(self, mid: int, func: Callable, kind: int, items: Any,
+                 ordered: bool, chunksize: Optional[int], kindname: str) -> None:
+        self.id, self.func, self.kind = mid, func, kind
+        self.kindname = kindname
+        self.ordered = ordered
+        self.chunksize = chunksize
+        if isinstance(items, (list, tuple, range)):
+            self.seq: Optional[Any] = items
+            self.source: Optional[Iterable] = None
+            self.total: Optional[int] = len(items)
+        else:
+            self.seq, self.source, self.total = None, iter(items), None
+        self.next_index = 0
+        self.exhausted = self.total == 0
+        self.retry: collections.deque[Chunk] = collections.deque()
+        self.code: Optional[bytes] = None
+        self.t_task: Optional[float] = None
+        self.done = 0
+        self.inflight = 0
+        self.results: dict[int, list] = {}                       # ordered
+        self.arrivals: collections.deque[list] = collections.deque()  # unordered
+        self.state = "running"
+        self.streaming = False       # an imap/uimap consumer wants every chunk
+        self.error: Optional[BaseException] = None
+        self.error_index: Optional[int] = None
+        # the starter's context (in a kernel: its cell), for worker output
+        self.context = contextvars.copy_context()
+
+    def finished_feeding(self) -> bool:
+        return self.exhausted and not self.retry and self.inflight == 0
+
+
+def cut(m: Map, size: int, chunk_id: int) -> tuple[Optional[Chunk], bool]:
+    """The next ``size`` items of ``m`` as a chunk (None if there are none),
+    and whether this cut found the end of a lazy input (its total is known)."""
+    start = m.next_index
+    total_found = False
+    if m.seq is not None:
+        items = m.seq[start:start + size]
+    else:
+        items = list(itertools.islice(m.source, size))
+        if len(items) < size:
+            m.total = start + len(items)
+            total_found = True
+    m.next_index = start + len(items)
+    if m.total is not None and m.next_index >= m.total:
+        m.exhausted = True
+    if not len(items):
+        return None, total_found
+    return Chunk(chunk_id, m, start, items), total_found
+
+
+def auto_size(m: Map, workers: int) -> int:
+    """How many items the next chunk of ``m`` gets (see the module doc)."""
+    remaining = None if m.total is None else m.total - m.next_index
+    guided = PROBE if remaining is None else math.ceil(remaining / (4 * max(1, workers)))
+    if m.t_task is None:                       # probe the task time first
+        return max(1, min(guided, PROBE))
+    hi = max(1, int(CHUNK_MAX_S / m.t_task))
+    lo = max(1, int(CHUNK_MIN_S / m.t_task))
+    return max(1, min(hi, max(guided, lo)))
+
+
+def check_picklable(seq: Any) -> None:
+    """Fail before anything is sent if an argument cannot be pickled."""
+    if isinstance(seq, range):
+        return
+    try:
+        serialize.dumps_data(seq)
+    except serialize.SerializationError:
+        bad = serialize.find_unpicklable(seq)
+        if bad is None:
+            raise
+        index, item = bad
+        try:
+            serialize.dumps_data(item)
+        except serialize.SerializationError as exc:
+            raise serialize.SerializationError(
+                f"argument item {index}: {exc}") from exc.__cause__
+        raise
