@@ -51,6 +51,10 @@ class _Runner:
         self.cancelled: set[int] = set()
         self.current_map: Optional[int] = None
         self.in_task = False
+        # the pool's initializer failed: every task reports that failure
+        # (a worker that exited instead would be replaced, fail, forever)
+        self.init_error: Optional[BaseException] = None
+        self.init_tb: Any = None
 
     def run(self, msg: tuple) -> None:
         _, map_id, chunk_id, key, kind, data = msg
@@ -62,6 +66,8 @@ class _Runner:
         error = None
         start = time.perf_counter()
         try:
+            if self.init_error is not None:
+                raise self.init_error.with_traceback(self.init_tb)
             func = self._func(key)
             items = data if self.in_process else serialize.loads_data(data)
             self.in_task = True
@@ -150,9 +156,16 @@ def serve(channel: Any, label: str, *, in_process: bool = False,
         initializer: called as ``initializer(*initargs)`` once, before the
             first task (pathos's and multiprocessing's pool option).
     """
-    if initializer is not None:
-        initializer(*initargs)
     runner = _Runner(channel, in_process)
+    if initializer is not None:
+        try:
+            initializer(*initargs)
+        except Exception as exc:
+            name = getattr(initializer, "__qualname__", repr(initializer))
+            exc.add_note(f"raised by the pool's initializer {name}{tuple(initargs)!r} "
+                         f"on worker {label}; fix it, then pool.clear()")
+            runner.init_error = exc
+            runner.init_tb = exc.__traceback__
     inbox: "queue.SimpleQueue[Optional[tuple]]" = queue.SimpleQueue()
 
     def read() -> None:

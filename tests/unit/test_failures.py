@@ -224,3 +224,19 @@ def test_workers_exit_when_their_kernel_dies(tmp_path, how):
                 os.kill(pid, signal.SIGKILL)
             except OSError:
                 pass
+
+
+def _bad_init(flag):
+    raise RuntimeError(f"cannot set up: {flag}")
+
+
+@pytest.mark.parametrize("kind", ["process", "thread"])
+def test_failing_initializer_fails_the_map_instead_of_respawning(kind):
+    cls = ProcessPool if kind == "process" else ThreadPool
+    pool = cls(2, initializer=_bad_init, initargs=("no GPU",))
+    pids = [w.pid for w in pool.workers]
+    with pytest.raises(RuntimeError, match="cannot set up: no GPU") as info:
+        pool.map(abs, range(10))
+    assert any("initializer" in note for note in getattr(info.value, "__notes__", []))
+    assert [w.pid for w in pool.workers] == pids       # no worker died or respawned
+    pool.clear()
