@@ -99,22 +99,29 @@ class ChannelWorker(WorkerHandle):
         self._reader.start()
 
     def _read(self) -> None:
-        reason = "its connection closed"
-        while True:
-            try:
-                msg = self._recv()
-            except (EOFError, OSError) as exc:
-                if isinstance(exc, OSError) and not isinstance(exc, EOFError):
-                    reason = f"its connection failed ({exc})"
-                break
-            try:
-                self._sink.on_message(self, msg)
-            except Exception as exc:    # noqa: BLE001 - a bug must not hang a map
-                _log.exception("handling a message from worker %s failed", self.label)
-                reason = f"handling its message failed ({type(exc).__name__}: {exc})"
-                self.kill()
-                break
-        self._sink.on_lost(self, self._why_lost(reason))
+        while self.read_one():
+            pass
+
+    def read_one(self) -> bool:
+        """Take one message and hand it to the sink; False once the worker
+        is gone (the sink has then been told, with the reason)."""
+        try:
+            msg = self._recv()
+        except (EOFError, OSError) as exc:
+            reason = "its connection closed"
+            if isinstance(exc, OSError) and not isinstance(exc, EOFError):
+                reason = f"its connection failed ({exc})"
+            self._sink.on_lost(self, self._why_lost(reason))
+            return False
+        try:
+            self._sink.on_message(self, msg)
+        except Exception as exc:    # noqa: BLE001 - a bug must not hang a map
+            _log.exception("handling a message from worker %s failed", self.label)
+            self.kill()
+            self._sink.on_lost(self, self._why_lost(
+                f"handling its message failed ({type(exc).__name__}: {exc})"))
+            return False
+        return True
 
     def _recv(self) -> tuple:
         return self.channel.recv()

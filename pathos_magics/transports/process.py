@@ -8,6 +8,7 @@ import threading
 from typing import Any, Optional
 
 import multiprocess
+import multiprocess.connection
 
 from .. import wire, worker
 from .base import ChannelWorker, Transport, WorkerSink
@@ -53,6 +54,66 @@ def _process_entry(conn: Any, label: str, forked: bool, parent_fd: int,
         except OSError:
             pass
     worker.process_main(conn, label, initializer=init[0], initargs=init[1])
+
+
+class _Pump:
+    """One thread that reads the pipes of every worker of a transport.
+
+    A reader thread per worker would hand the GIL back and forth with the
+    others while each unpickles its results (W1: results of 100k tasks come
+    back in ~20 chunks); one thread takes them in turn, as multiprocessing's
+    result handler does.  It ends when its last worker is gone.
+    """
+
+    def __init__(self, name: str) -> None:
+        self._name = name
+        self._lock = threading.Lock()
+        self._workers: dict[Any, "ProcessWorker"] = {}
+        self._thread: Optional[threading.Thread] = None
+        # wakes the wait when a worker is added; forked children close it
+        self._wake_r, self._wake_w = multiprocess.Pipe(duplex=False)
+        self._fds = (self._wake_r.fileno(), self._wake_w.fileno())
+        with _FDS_LOCK:
+            _PARENT_FDS.update(self._fds)
+
+    def close(self, timeout: float) -> None:
+        """After the workers have stopped: let the thread end, free the pipe."""
+        thread = self._thread
+        if thread is not None:
+            self._wake_w.send_bytes(b"")
+            thread.join(timeout)
+            if thread.is_alive():
+                return                  # still reading a lost worker: leave it
+        with _FDS_LOCK:
+            _PARENT_FDS.difference_update(self._fds)
+        self._wake_r.close()
+        self._wake_w.close()
+
+    def add(self, worker: "ProcessWorker") -> None:
+        with self._lock:
+            self._workers[worker.channel.conn] = worker
+            if self._thread is None:
+                self._thread = threading.Thread(target=self._run, daemon=True,
+                                                name=f"pathos-pump-{self._name}")
+                self._thread.start()
+        self._wake_w.send_bytes(b"")
+
+    def _run(self) -> None:
+        while True:
+            with self._lock:
+                if not self._workers:
+                    self._thread = None
+                    return
+                conns = list(self._workers)
+            for conn in multiprocess.connection.wait(conns + [self._wake_r]):
+                if conn is self._wake_r:
+                    while self._wake_r.poll():
+                        self._wake_r.recv_bytes()
+                    continue
+                worker = self._workers.get(conn)
+                if worker is not None and not worker.read_one():
+                    with self._lock:
+                        self._workers.pop(conn, None)
 
 
 class ProcessWorker(ChannelWorker):
@@ -127,6 +188,7 @@ class ProcessTransport(Transport):
         self.start_method = self._ctx.get_start_method()
         self._prefix = prefix
         self._workers: list[ProcessWorker] = []
+        self._pump = _Pump(prefix)
 
     def start(self, count: int, sink: WorkerSink, first_index: int = 0
               ) -> list[ProcessWorker]:
@@ -154,7 +216,7 @@ class ProcessTransport(Transport):
         handle = ProcessWorker(label, wire.Channel(parent), sink, proc)
         handle.transport = self
         self._workers.append(handle)
-        handle.start_reader()
+        self._pump.add(handle)
         return handle
 
     def close(self, timeout: float = 5.0) -> None:
@@ -166,3 +228,4 @@ class ProcessTransport(Transport):
                 pass
         for w in workers:
             w.stop(timeout)
+        self._pump.close(2.0)
