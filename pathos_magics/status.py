@@ -55,11 +55,11 @@ class StatusReport(_Table):
 
     @classmethod
     def of(cls, pool: Any) -> "StatusReport":
-        return cls(repr(pool), pool.state, pool.workers)
+        return cls(pool._name(), pool.state, pool.workers)
 
     @property
     def title(self) -> str:  # type: ignore[override]
-        return f"active pool: {self.pool}, {len(self.workers)} workers"
+        return f"active pool: {self.pool}, {self.state}, {len(self.workers)} workers"
 
     def rows(self) -> list[tuple[str, ...]]:
         return [(w.label, str(w.host), str(w.pid or ""), _worker_state(w),
