@@ -59,7 +59,7 @@ class Map:
         self.next_index = 0
         self.exhausted = self.total == 0
         self.retry: collections.deque[Chunk] = collections.deque()
-        self.code: Optional[bytes] = None
+        self.code: Optional[tuple] = None    # serialize.dumps_code's payload
         self.t_task: Optional[float] = None
         self.done = 0
         self.inflight = 0

@@ -130,6 +130,11 @@ class _CodeUnpickler(dill.Unpickler):
         return pickle.loads(self._bulk[pid])
 
 
+#: What :func:`dumps_code` makes: ((dill blob, C-pickled bulky globals),
+#: cell sources by file name).  Plain bytes and dicts: any pickler carries it.
+CodePayload = tuple
+
+
 def _pickle_code(func: Any, fast: bool) -> tuple[bytes, list[bytes]]:
     buf = io.BytesIO()
     pickler = _CodePickler(buf)
@@ -139,7 +144,7 @@ def _pickle_code(func: Any, fast: bool) -> tuple[bytes, list[bytes]]:
     return buf.getvalue(), pickler.bulk
 
 
-def dumps_code(func: Any) -> bytes:
+def dumps_code(func: Any) -> CodePayload:
     """Serialize a callable with dill, with the source lines of cells.
 
     The kernel's linecache holds the source of notebook cells; a worker in
@@ -157,11 +162,13 @@ def dumps_code(func: Any) -> bytes:
             f"{type(exc).__name__}: {exc}. Define it at top level, or make "
             "sure the objects it uses (globals, closure cells) can be pickled."
         ) from exc
-    return pickle.dumps((blob, _cell_sources(func)), protocol=_PROTOCOL)
+    # a tuple, not one more pickle: the message that carries it is pickled
+    # anyway, and each copy of a bulky global costs page faults on both ends
+    return (blob, _cell_sources(func))
 
 
-def loads_code(payload: bytes) -> Any:
-    (blob, bulk), sources = pickle.loads(payload)
+def loads_code(payload: CodePayload) -> Any:
+    (blob, bulk), sources = payload
     for filename, lines in sources.items():
         if filename not in linecache.cache:
             linecache.cache[filename] = (sum(map(len, lines)), None, lines, filename)

@@ -3,9 +3,7 @@ for the rest, the C pickler for bulky globals."""
 from __future__ import annotations
 
 import math
-import pickle
 
-import pytest
 
 from pathos_magics import serialize
 
@@ -24,7 +22,7 @@ def _roundtrip(fn):
 
 
 def _used_fast_path(fn) -> bool:
-    (blob, _bulk), _sources = pickle.loads(serialize.dumps_code(fn))
+    (blob, _bulk), _sources = serialize.dumps_code(fn)
     return b"_make_function" in blob
 
 
@@ -46,7 +44,7 @@ def test_fast_path_keeps_defaults_kwdefaults_doc_and_names():
 
 def test_bulky_globals_go_by_the_c_pickler():
     fn = _as_notebook(lambda i: BIG[i] * SCALE)
-    (_blob, bulk), _ = pickle.loads(serialize.dumps_code(fn))
+    (_blob, bulk), _ = serialize.dumps_code(fn)
     assert bulk, "the 10k-item list should travel as a C-pickled blob"
     assert _roundtrip(fn)(9_999) == 29_997
 
