@@ -14,10 +14,12 @@ import threading
 from dataclasses import dataclass, field
 from typing import Any, Optional
 
-from .pools.base import AbstractPool, cpu_count
+from .pools.base import AbstractPool, _check_count
 
 #: The kinds a user can name, and the pool class each means.
-KINDS = ("serial", "thread", "process", "remote", "mpi")
+_CLASSES = {"serial": "SerialPool", "thread": "ThreadPool", "process": "ProcessPool",
+            "remote": "ParallelPool", "mpi": "MpiPool"}
+KINDS = tuple(_CLASSES)
 
 
 @dataclass(frozen=True)
@@ -42,11 +44,9 @@ _lock = threading.Lock()
 def pool_class(kind: str) -> type:
     """The pool class for ``kind`` ('serial', 'thread', 'process', 'remote', 'mpi')."""
     from . import pools
-    classes = {"serial": "SerialPool", "thread": "ThreadPool",
-               "process": "ProcessPool", "remote": "ParallelPool", "mpi": "MpiPool"}
-    if kind not in classes:
+    if kind not in _CLASSES:
         raise ValueError(f"unknown pool kind {kind!r}: choose one of {', '.join(KINDS)}")
-    return getattr(pools, classes[kind])
+    return getattr(pools, _CLASSES[kind])
 
 
 def make_pool(kind: str, nodes: Optional[int] = None, **options: Any) -> AbstractPool:
@@ -67,9 +67,8 @@ def set_active(kind: str, nodes: Optional[int] = None, **options: Any) -> Abstra
     current active pool is changed.
     """
     global _active
-    if nodes is not None and (isinstance(nodes, bool) or not isinstance(nodes, int)
-                              or nodes < 1):
-        raise ValueError(f"the number of workers must be a positive int, not {nodes!r}")
+    if nodes is not None:
+        _check_count(nodes)
     pool = make_pool(kind, nodes, **options)
     with _lock:
         _active = PoolSpec(kind, nodes, dict(options))
@@ -97,7 +96,3 @@ def Pool(nodes: Optional[int] = None, **options: Any) -> AbstractPool:  # noqa: 
     spec = _active
     merged = {**spec.options, **options}
     return make_pool(spec.kind, nodes if nodes is not None else spec.nodes, **merged)
-
-
-def default_nodes() -> int:
-    return cpu_count()

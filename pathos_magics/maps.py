@@ -105,22 +105,3 @@ def auto_size(m: Map, workers: int) -> int:
     hi = max(1, int(CHUNK_MAX_S / m.t_task))
     lo = max(1, int(CHUNK_MIN_S / m.t_task))
     return max(1, min(hi, max(guided, lo)))
-
-
-def check_picklable(seq: Any) -> None:
-    """Fail before anything is sent if an argument cannot be pickled."""
-    if isinstance(seq, range):
-        return
-    try:
-        serialize.dumps_data(seq)
-    except serialize.SerializationError:
-        bad = serialize.find_unpicklable(seq)
-        if bad is None:
-            raise
-        index, item = bad
-        try:
-            serialize.dumps_data(item)
-        except serialize.SerializationError as exc:
-            raise serialize.SerializationError(
-                f"argument item {index}: {exc}") from exc.__cause__
-        raise

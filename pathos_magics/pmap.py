@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import argparse
 import ast
+import contextlib
 import os
 import re
 import traceback
@@ -141,8 +142,7 @@ class PmapHandle:
     def ready(self) -> bool:
         return self._result.ready()
 
-    def done(self) -> bool:
-        return self._result.ready()
+    done = ready
 
     def cancel(self) -> None:
         self._result.cancel()
@@ -165,7 +165,7 @@ def run_pmap(shell: Any, opts: PmapOptions, cell: str) -> Any:
                          f"{type(exc).__name__}: {exc}") from None
     pool = _choose_pool(opts)
     kw = {} if opts.chunksize is None else {"chunksize": opts.chunksize}
-    with (progress.suppressed() if not opts.progress else _nothing()):
+    with (progress.suppressed() if not opts.progress else contextlib.nullcontext()):
         if opts.run_async:
             return PmapHandle(pool.amap(func, items, **kw), pool)
         if opts.unordered:
@@ -207,11 +207,3 @@ def _user_traceback(exc: BaseException) -> list[str]:
             traceback.format_list(frames)).rstrip("\n").splitlines()
     tail = traceback.format_exception_only(type(exc), exc)
     return body + "".join(tail).rstrip("\n").splitlines()
-
-
-class _nothing:
-    def __enter__(self) -> None:
-        return None
-
-    def __exit__(self, *exc: Any) -> None:
-        return None

@@ -33,7 +33,7 @@ from typing import Any, Callable, Optional
 from . import events as ev
 from . import remote_errors, serialize, wire
 from .errors import NoWorkersError, PoolClosedError, WorkerLostError
-from .maps import Chunk, Map, auto_size, check_picklable, cut
+from .maps import Chunk, Map, auto_size, cut
 from .transports.base import Transport, WorkerHandle
 
 _log = logging.getLogger(__name__)
@@ -195,7 +195,7 @@ class Scheduler:
             if any(not t.in_process for t in self._transports):
                 m.code = serialize.dumps_code(func)
                 if m.seq is not None:
-                    check_picklable(m.seq)
+                    serialize.check_picklable(m.seq)
             self._maps[m.id] = m
             self._emit(ev.MapStarted(map_id=m.id, pool=self.name, total=m.total,
                                      workers=tuple(w.label for w in self._workers),
@@ -505,13 +505,8 @@ class Scheduler:
 
     def _flush_events(self) -> None:
         """Deliver queued events, in order; call without holding the lock."""
-        if not self._events:
-            return
-        with self._emitting:
-            with self._lock:
-                events, self._events = self._events, []
-            for event in events:
-                self._emit_now(event)
+        if self._events:
+            self.flush_events()
 
     def flush_events(self) -> None:
         """Deliver queued events and wait for a delivery in progress on another

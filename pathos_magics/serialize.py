@@ -69,7 +69,6 @@ class _CodePickler(dill.Pickler):
         self._seen[key] = len(self.bulk) - 1
         return self._seen[key]
 
-
     def reducer_override(self, obj: Any) -> Any:
         # The fast path for a plain function of the notebook (no closure
         # cells, no notebook functions or classes among the globals it
@@ -204,6 +203,25 @@ def loads_data(blob: bytes) -> Any:
     return dill.loads(bytes(body))
 
 
+def check_picklable(seq: Any) -> None:
+    """Fail before anything is sent if an argument cannot be pickled."""
+    if isinstance(seq, range):
+        return
+    try:
+        dumps_data(seq)
+    except SerializationError:
+        bad = find_unpicklable(seq)
+        if bad is None:
+            raise
+        index, item = bad
+        try:
+            dumps_data(item)
+        except SerializationError as exc:
+            raise SerializationError(
+                f"argument item {index}: {exc}") from exc.__cause__
+        raise
+
+
 def find_unpicklable(items: Iterable[Any]) -> tuple[int, Any] | None:
     """The first (index, object) in ``items`` that :func:`dumps_data` refuses."""
     for i, item in enumerate(items):
@@ -310,4 +328,4 @@ def _safe_str(exc: BaseException) -> str:
 
 
 __all__ = ["dumps_code", "loads_code", "dumps_data", "loads_data",
-           "find_unpicklable", "exception_payload"]
+           "check_picklable", "find_unpicklable", "exception_payload"]

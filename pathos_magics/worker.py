@@ -264,8 +264,7 @@ def _raise_cancelled(signum, frame) -> None:
     raise TaskCancelled()
 
 
-def process_main(conn: Any, label: str, close_fds: tuple[int, ...] = (),
-                 cancel_signal: int = _CANCEL_SIGNAL,
+def process_main(conn: Any, label: str, cancel_signal: int = _CANCEL_SIGNAL,
                  initializer: Optional[Callable[..., Any]] = None,
                  initargs: tuple = ()) -> None:
     """Entry point of a worker process (local, ssh server child, MPI rank).
@@ -278,11 +277,6 @@ def process_main(conn: Any, label: str, close_fds: tuple[int, ...] = (),
     # SIGINT, decides what stops here.
     signal.signal(signal.SIGINT, signal.SIG_IGN)
     IN_WORKER = True
-    for fd in close_fds:        # the parent's ends of other workers' pipes
-        try:
-            os.close(fd)
-        except OSError:
-            pass
     signal.signal(cancel_signal, _raise_cancelled)
     channel = wire.Channel(conn)
     sys.stdout = _LineWriter(channel, "stdout", sys.__stdout__)

@@ -134,10 +134,9 @@ class AbstractPool:
         key = self._key()
         replaced = None
         with _STATE_LOCK:
-            sched = _STATE.get(key)
-            if sched is not None and sched.pool_nodes != self._nodes:
-                replaced, sched = _STATE.pop(key), None
+            sched = self._current()
             if sched is None:
+                replaced = _STATE.pop(key, None)      # same id, another size
                 opts = {k: self._kwds[k] for k in _SCHEDULER_OPTIONS if k in self._kwds}
                 sched = Scheduler(self._name(), self._make_transports(), **opts)
                 sched.pool_nodes = self._nodes

@@ -146,9 +146,9 @@ class ProcessWorker(ChannelWorker):
         return f"it exited with code {code}"
 
     def _forget_fd(self) -> None:
-        # Only the reader thread closes the pipe, once it has seen EOF: an fd
-        # closed under a blocked reader could be reused by a new pipe that
-        # the reader would then read.
+        # Only the pump closes the pipe, once it has seen EOF: an fd closed
+        # under a blocked wait could be reused by a new pipe that the pump
+        # would then read as this worker's.
         with _FDS_LOCK:
             _PARENT_FDS.discard(self._fd)
         self.channel.close()
