@@ -59,7 +59,9 @@ class Map:
         self.next_index = 0
         self.exhausted = self.total == 0
         self.retry: collections.deque[Chunk] = collections.deque()
-        self.code: Optional[tuple] = None    # serialize.dumps_code's payload
+        # serialize.dumps_code's payloads, by the fork snapshot of the
+        # workers they are for (None: workers that inherited nothing)
+        self.codes: dict[Any, tuple] = {}
         self.t_task: Optional[float] = None
         self.done = 0
         self.inflight = 0

@@ -193,7 +193,10 @@ class Scheduler:
                     "pool of this kind starts fresh.")
             m = Map(next(_MAP_IDS), func, kind, items, ordered, chunksize, kindname)
             if any(not t.in_process for t in self._transports):
-                m.code = serialize.dumps_code(func)
+                # serialize now, so that an unpicklable function fails here
+                shipped = [w for w in self._workers if not w.in_process]
+                for w in shipped or [None]:
+                    self._code_for(m, w)
                 if m.seq is not None:
                     serialize.check_picklable(m.seq)
             self._maps[m.id] = m
@@ -237,7 +240,8 @@ class Scheduler:
             m = chunk.map
             try:
                 if m.id not in worker.known_code:
-                    worker.send((wire.CODE, m.id, m.func if worker.in_process else m.code))
+                    worker.send((wire.CODE, m.id,
+                                 m.func if worker.in_process else self._code_for(m, worker)))
                     worker.known_code.add(m.id)
                 worker.send((wire.RUN, m.id, chunk.id, m.id, m.kind,
                              chunk.payload(worker)))
@@ -252,6 +256,15 @@ class Scheduler:
             m.inflight += 1
         if was_idle and worker.inflight:
             self._emit(ev.WorkerBusy(worker=worker.label, busy=True))
+
+    @staticmethod
+    def _code_for(m: Map, worker: Optional[WorkerHandle]) -> tuple:
+        """m's function as ``worker`` takes it: one payload per fork snapshot
+        (big globals the worker inherited are named, not shipped)."""
+        inherited = worker.inherited if worker is not None else None
+        if inherited not in m.codes:
+            m.codes[inherited] = serialize.dumps_code(m.func, inherited)
+        return m.codes[inherited]
 
     def _next_chunk(self) -> Optional[Chunk]:
         for m in self._maps.values():

@@ -28,6 +28,7 @@ from typing import Any, Iterable
 
 import dill
 
+from . import inherit
 from .errors import SerializationError
 
 _C = b"P"       # C pickler
@@ -47,8 +48,9 @@ class _CodePickler(dill.Pickler):
     its own and referenced by a persistent id.
     """
 
-    def __init__(self, file: io.BytesIO) -> None:
+    def __init__(self, file: io.BytesIO, inherited: Any = None) -> None:
         super().__init__(file, protocol=_PROTOCOL, recurse=True)
+        self.inherited = inherited       # an inherit.ForkSnapshot, or None
         self.bulk: list[bytes] = []
         self._seen: dict[int, int] = {}
         self._fast: set[int] = set()
@@ -59,6 +61,11 @@ class _CodePickler(dill.Pickler):
         key = id(obj)
         if key in self._seen:
             return self._seen[key]
+        if self.inherited is not None:
+            name = self.inherited.name_for(obj)
+            if name is not None:         # the worker has it from the fork
+                self._seen[key] = ("inherited", name)
+                return self._seen[key]
         try:
             data = pickle.dumps(obj, protocol=_PROTOCOL)
         except Exception:
@@ -124,9 +131,16 @@ class _CodeUnpickler(dill.Unpickler):
     def __init__(self, file: io.BytesIO, bulk: list[bytes]) -> None:
         super().__init__(file)
         self._bulk = bulk
+        self._loaded: dict[Any, Any] = {}
 
     def persistent_load(self, pid: Any) -> Any:
-        return pickle.loads(self._bulk[pid])
+        # one object per id, as in the kernel: a global named twice stays one
+        if pid not in self._loaded:
+            if type(pid) is tuple:
+                self._loaded[pid] = inherit.resolve(pid[1])
+            else:
+                self._loaded[pid] = pickle.loads(self._bulk[pid])
+        return self._loaded[pid]
 
 
 #: What :func:`dumps_code` makes: ((dill blob, C-pickled bulky globals),
@@ -134,17 +148,21 @@ class _CodeUnpickler(dill.Unpickler):
 CodePayload = tuple
 
 
-def _pickle_code(func: Any, fast: bool) -> tuple[bytes, list[bytes]]:
+def _pickle_code(func: Any, fast: bool, inherited: Any
+                 ) -> tuple[bytes, list[bytes]]:
     buf = io.BytesIO()
-    pickler = _CodePickler(buf)
+    pickler = _CodePickler(buf, inherited)
     if not fast:
         pickler.reducer_override = lambda obj: NotImplemented  # type: ignore[method-assign]
     pickler.dump(func)
     return buf.getvalue(), pickler.bulk
 
 
-def dumps_code(func: Any) -> CodePayload:
+def dumps_code(func: Any, inherited: Any = None) -> CodePayload:
     """Serialize a callable with dill, with the source lines of cells.
+
+    ``inherited`` (an :class:`inherit.ForkSnapshot`) is what the receiving
+    workers got at fork: big globals it vouches for are named, not shipped.
 
     The kernel's linecache holds the source of notebook cells; a worker in
     another process (spawn, ssh, MPI) does not, so the lines are shipped
@@ -152,9 +170,9 @@ def dumps_code(func: Any) -> CodePayload:
     """
     try:
         try:
-            blob = _pickle_code(func, fast=True)
+            blob = _pickle_code(func, True, inherited)
         except Exception:        # the fast path named something it cannot ship
-            blob = _pickle_code(func, fast=False)
+            blob = _pickle_code(func, False, inherited)
     except Exception as exc:
         raise SerializationError(
             f"cannot serialize the function {_describe(func)} for the workers: "

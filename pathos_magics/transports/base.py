@@ -27,6 +27,8 @@ class WorkerHandle:
         pid: its process id on that host, when known.
         in_process: True when messages carry live objects (threads, serial),
             False when payloads must be serialized.
+        inherited: what it got from this process at fork
+            (an :class:`inherit.ForkSnapshot`), or None.
     """
 
     in_process = False
@@ -37,6 +39,7 @@ class WorkerHandle:
         self.host = host
         self.pid = pid
         self.transport: Optional["Transport"] = None
+        self.inherited: Any = None
         self.lost = False
         self.unreachable = False     # a send failed; loss handling pending
         self.tasks_done = 0

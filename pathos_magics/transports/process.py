@@ -10,7 +10,7 @@ from typing import Any, Optional
 import multiprocess
 import multiprocess.connection
 
-from .. import wire, worker
+from .. import inherit, wire, worker
 from .base import ChannelWorker, Transport, WorkerSink
 
 _log = logging.getLogger(__name__)
@@ -43,7 +43,7 @@ def close_inherited_fds(keep: int) -> None:
 
 
 def _process_entry(conn: Any, label: str, forked: bool, parent_fd: int,
-                   init: tuple = (None, ())) -> None:
+                   init: tuple = (None, ()), snapshot: Any = None) -> None:
     if forked:
         # A forked child holds copies of its own pipe's parent end and of
         # every other worker's: close them, or the pipe never reaches EOF when
@@ -53,6 +53,7 @@ def _process_entry(conn: Any, label: str, forked: bool, parent_fd: int,
             os.close(parent_fd)
         except OSError:
             pass
+        inherit.capture_in_child(snapshot)
     worker.process_main(conn, label, initializer=init[0], initargs=init[1])
 
 
@@ -192,12 +193,14 @@ class ProcessTransport(Transport):
 
     def start(self, count: int, sink: WorkerSink, first_index: int = 0
               ) -> list[ProcessWorker]:
-        started = []
-        for index in range(first_index, first_index + count):
-            started.append(self._start_one(f"{self._prefix}-{index}", sink))
-        return started
+        forked = self.start_method == "fork"
+        # What the workers of this batch inherit, recorded before they fork.
+        # Not with an initializer: it could rebind the worker's globals.
+        snapshot = inherit.take_snapshot() if forked and self._init[0] is None else None
+        return [self._start_one(f"{self._prefix}-{index}", sink, snapshot)
+                for index in range(first_index, first_index + count)]
 
-    def _start_one(self, label: str, sink: WorkerSink) -> ProcessWorker:
+    def _start_one(self, label: str, sink: WorkerSink, snapshot: Any) -> ProcessWorker:
         forked = self.start_method == "fork"
         # One worker is made at a time (replacements start from reader
         # threads): a fork made while another worker's pipe is half set up
@@ -206,7 +209,7 @@ class ProcessTransport(Transport):
             parent, child = self._ctx.Pipe(duplex=True)
             proc = self._ctx.Process(target=_process_entry, name=f"pathos-{label}",
                                      args=(child, label, forked, parent.fileno(),
-                                           self._init),
+                                           self._init, snapshot),
                                      daemon=False)
             try:
                 proc.start()
@@ -215,6 +218,7 @@ class ProcessTransport(Transport):
             _PARENT_FDS.add(parent.fileno())
         handle = ProcessWorker(label, wire.Channel(parent), sink, proc)
         handle.transport = self
+        handle.inherited = snapshot
         self._workers.append(handle)
         self._pump.add(handle)
         return handle
