@@ -18,6 +18,8 @@ class TimeoutError(PathosMagicsError, multiprocess.TimeoutError):  # noqa: A001
 
 
 def _assemble(m: Any) -> list:
+    if m.out is not None:
+        return m.out
     if not m.results:
         return []
     keys = sorted(m.results)
@@ -74,7 +76,7 @@ class AsyncResult:
         if not self._have_value:
             value = _assemble(self._map)
             self._value = value[0] if self._single else value
-            self._map.results = {}
+            self._map.results, self._map.out = {}, None
             self._have_value = True
         return self._value
 

@@ -342,7 +342,11 @@ class Scheduler:
 
     def _record(self, m: Map, chunk: Chunk, results: list) -> None:
         m.done += len(results)
-        if m.ordered:
+        if m.in_place:
+            if m.out is None:
+                m.out = [None] * m.total
+            m.out[chunk.start:chunk.start + len(results)] = results
+        elif m.ordered:
             m.results[chunk.start] = results
         else:
             m.arrivals.append(results)

@@ -1,0 +1,57 @@
+"""In a real kernel, a big global of the notebook that forked workers already
+hold is named, not shipped, and a cell that changes it is seen by the next map.
+
+The cells record how many bytes of bulky globals each map's code carried.
+"""
+from __future__ import annotations
+
+import pytest
+
+nbformat = pytest.importorskip("nbformat")
+nbclient = pytest.importorskip("nbclient")
+pytest.importorskip("ipykernel")
+
+pytestmark = pytest.mark.integration
+
+CELLS = [
+    """\
+from pathos_magics import serialize
+from pathos_magics.pools import ProcessPool
+carried = []
+_dumps = serialize.dumps_code
+def _spy(func, inherited=None):
+    payload = _dumps(func, inherited)
+    carried.append(sum(len(b) for b in payload[0][1]))
+    return payload
+serialize.dumps_code = _spy
+BIG = list(range(200_000))
+pool = ProcessPool(2, context="fork")
+""",
+    "print('first', pool.map(lambda i: BIG[i] * 2, [1, 199_999]), carried[-1])",
+    "BIG[1] = 2.5\nprint('changed', pool.map(lambda i: BIG[i] * 2, [1, 1, 1]), carried[-1] > 0)",
+    "BIG[1] = 1\nprint('back', pool.map(lambda i: BIG[i] * 2, [1]), carried[-1])",
+    "pool.clear()",
+]
+
+
+@pytest.fixture(scope="module")
+def stdout(tmp_path_factory):
+    nb = nbformat.v4.new_notebook()
+    nb.cells = [nbformat.v4.new_code_cell(src) for src in CELLS]
+    path = tmp_path_factory.mktemp("inherit_nb")
+    client = nbclient.NotebookClient(nb, timeout=120, kernel_name="python3",
+                                     resources={"metadata": {"path": str(path)}})
+    client.execute()        # starts the kernel, runs every cell, shuts it down
+    return ["".join(o.get("text", "") for o in cell.outputs) for cell in nb.cells]
+
+
+def test_an_unchanged_global_is_not_shipped(stdout):
+    assert stdout[1].strip() == "first [2, 399998] 0"
+
+
+def test_a_changed_global_is_shipped_and_seen(stdout):
+    assert stdout[2].strip() == "changed [5.0, 5.0, 5.0] True"
+
+
+def test_put_back_it_is_named_again(stdout):
+    assert stdout[3].strip() == "back [2] 0"
