@@ -1,0 +1,116 @@
+"""When a worker is lost: requeue its chunks, replace it, or fail the maps.
+
+Part of :class:`scheduler.Scheduler` (a mixin, split off for size): these
+methods run under, or take, the scheduler's lock and use its state.
+"""
+from __future__ import annotations
+
+import logging
+import threading
+import time
+from typing import TYPE_CHECKING
+
+from . import events as ev
+from . import remote_errors
+from .errors import NoWorkersError, WorkerLostError
+from .maps import Chunk
+from .transports.base import WorkerHandle
+
+if TYPE_CHECKING:                                  # pragma: no cover
+    from .scheduler import Scheduler as _Base
+else:
+    _Base = object
+
+_log = logging.getLogger(__name__)
+
+
+class WorkerLoss(_Base):
+    """Worker-loss handling of the scheduler."""
+
+    def on_lost(self, worker: WorkerHandle, reason: str) -> None:
+        """A transport says ``worker`` is gone (EOF, exit, host lost)."""
+        with self._lock:
+            if worker.lost:
+                return
+            replace = self._mark_lost(worker, reason)
+            if replace:
+                self._replacing += 1
+        if replace:
+            try:
+                self._start_workers(worker.transport, 1)
+            except Exception as exc:      # noqa: BLE001 - reported to the maps
+                _log.warning("could not replace worker %s: %s", worker.label, exc)
+            finally:
+                with self._lock:
+                    self._replacing -= 1
+        with self._lock:
+            if not self._workers and not self._replacing and self.state == "running":
+                self._fail_all(NoWorkersError(
+                    f"{self.name} has no live workers left (the last, "
+                    f"{worker.label}, was lost: {reason}). Call pool.restart() "
+                    "or pool.clear() to start new ones."))
+        self._flush_events()
+
+    def _mark_lost(self, worker: WorkerHandle, reason: str) -> bool:
+        worker.lost = True
+        if worker in self._workers:
+            self._workers.remove(worker)
+        chunks = list(worker.inflight.values())
+        worker.inflight.clear()
+        requeued = 0
+        for position, chunk in enumerate(chunks):
+            m = chunk.map
+            m.inflight -= 1
+            if m.state != "running":
+                continue
+            requeued += len(chunk.items)
+            if position == 0:
+                self._requeue(chunk, worker, reason)
+            else:
+                # A worker runs its chunks in the order sent: only the oldest
+                # was running when it died; the ones queued behind it never
+                # started and are not to blame.
+                m.retry.appendleft(chunk)
+        self._emit(ev.WorkerLost(worker=worker.label, reason=reason,
+                                 requeued=requeued))
+        self._changed.notify_all()
+        for w in list(self._workers):
+            self._dispatch(w)
+        transport = worker.transport
+        return (self.state == "running" and transport is not None
+                and transport.can_replace)
+
+    def _requeue(self, chunk: Chunk, worker: WorkerHandle, reason: str) -> None:
+        m = chunk.map
+        attempts = chunk.attempts + 1
+        if attempts > self.max_retries:
+            item = chunk.items[0]
+            self._fail(m, WorkerLostError(
+                f"task {chunk.start} (item {remote_errors._short_repr(item)}) "
+                f"was running on worker {worker.label} when it was lost "
+                f"({reason}); it was tried {attempts} times and every worker "
+                "running it died. Check what that task does (a crash in C "
+                "code, os._exit, running out of memory), then run the map again.",
+                worker=worker.label, task_indices=(chunk.start,)))
+            return
+        # Split a lost chunk into single tasks: only the one that kills its
+        # worker keeps failing, and the error can name it.
+        singles = [Chunk(next(self._ids), m, chunk.start + i, chunk.items[i:i + 1],
+                          attempts) for i in range(len(chunk.items))]
+        m.retry.extendleft(reversed(singles))
+
+    def _lose_later(self, worker: WorkerHandle, reason: str) -> None:
+        # Under the lock: stop feeding it now; the full loss handling (requeue,
+        # replacement, "no workers left") runs outside the lock, as for EOF.
+        # Its reader usually sees EOF a moment later and knows better why
+        # (an exit code), so give it a second to say so first.
+        worker.unreachable = True
+
+        def lose() -> None:
+            deadline = time.monotonic() + 1.0
+            while not worker.lost and time.monotonic() < deadline:
+                time.sleep(0.01)
+            self.on_lost(worker, reason)
+
+        threading.Thread(target=lose, daemon=True,
+                         name=f"pathos-lost-{worker.label}").start()
