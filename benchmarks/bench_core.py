@@ -189,7 +189,9 @@ if __name__ == "__main__":
 
 def stale_check(lib: str) -> str:
     """pathos ships a __main__ function's globals by reference, so a forked
-    worker reads its own copy from when it started: fast, but stale."""
+    worker reads its own copy from when it started: fast, but stale.
+    pathos_magics names such a global only while its fork-time fingerprint
+    still matches (inherit.py), and ships it once it has changed."""
     import tempfile
     with tempfile.NamedTemporaryFile("w", suffix=".py", delete=False) as fh:
         fh.write(STALE_CHECK)
