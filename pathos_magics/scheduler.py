@@ -19,8 +19,9 @@ How work moves::
                           events --> pool's EventBus + events.GLOBAL
 
 Workers pull: a worker gets a new chunk only when one of its own comes back,
-so a fast worker does more.  Worker loss is handled in recovery.py.  A transport calls ``on_message`` / ``on_lost``
-from its own threads; nothing here blocks for long under the lock.
+so a fast worker does more.  A transport calls ``on_message`` / ``on_lost``
+from its own threads; nothing here blocks for long under the lock.  Worker
+loss (requeue, replacement) is in recovery.py.
 """
 from __future__ import annotations
 
