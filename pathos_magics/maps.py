@@ -6,7 +6,10 @@ what is left per worker, so the last chunks are small and the workers
 finish together) and bounded by the measured time per task: at least
 ``CHUNK_MIN_S`` of work so a chunk is worth its round trip, at most
 ``CHUNK_MAX_S`` so progress and load balance stay live.  Until a task time
-is known, small probe chunks measure it.
+is known, the first chunks measure it: a chunk of cheap-to-send items goes
+at its guided size with a time box (the worker stops after
+``PROBE_BUDGET_S`` and the rest comes back to be cut again), so no worker
+idles while the first results travel; costly items go ``PROBE`` at a time.
 """
 from __future__ import annotations
 
@@ -14,23 +17,26 @@ import collections
 import contextvars
 import itertools
 import math
-from typing import Any, Callable, Iterable, Optional
+from typing import Any, Callable, Iterable, Iterator, Optional
 
 from . import serialize
 from .transports.base import WorkerHandle
 
-PROBE = 16               # first chunks, before any task time is known
+PROBE = 16               # first chunks of costly items, before any task time is known
+PROBE_BUDGET_S = 0.002   # a first chunk of cheap items stops after this long
+PROBE_MAX_BYTES = 256 * 1024   # "cheap": the whole chunk pickles to at most this
 CHUNK_MIN_S = 0.0005     # a chunk at least this long amortises its overhead
 CHUNK_MAX_S = 0.2        # and at most this long keeps progress and balance live
 
 
 class Chunk:
-    __slots__ = ("id", "map", "start", "items", "attempts", "_blob")
+    __slots__ = ("id", "map", "start", "items", "attempts", "budget", "_blob")
 
     def __init__(self, cid: int, m: "Map", start: int, items: Any,
                  attempts: int = 0) -> None:
         self.id, self.map, self.start, self.items = cid, m, start, items
         self.attempts = attempts
+        self.budget: Optional[float] = None    # seconds; the worker stops after it
         self._blob: Optional[bytes] = None
 
     def payload(self, worker: WorkerHandle) -> Any:
@@ -63,6 +69,7 @@ class Map:
         # workers they are for (None: workers that inherited nothing)
         self.codes: dict[Any, tuple] = {}
         self.t_task: Optional[float] = None
+        self.item_bytes: Optional[float] = None   # pickled size of an item, sampled
         self.done = 0
         self.inflight = 0
         self.results: dict[int, list] = {}                       # ordered
@@ -107,7 +114,39 @@ def auto_size(m: Map, workers: int) -> int:
     remaining = None if m.total is None else m.total - m.next_index
     guided = PROBE if remaining is None else math.ceil(remaining / (4 * max(1, workers)))
     if m.t_task is None:                       # probe the task time first
-        return max(1, min(guided, PROBE))
+        return max(1, min(guided, _probe_limit(m)))
     hi = max(1, int(CHUNK_MAX_S / m.t_task))
     lo = max(1, int(CHUNK_MIN_S / m.t_task))
     return max(1, min(hi, max(guided, lo)))
+
+
+def _probe_limit(m: Map) -> int:
+    """How many items a chunk may have before the task time is known: as
+    many as pickle to PROBE_MAX_BYTES (a range: any number), else PROBE."""
+    if m.seq is None:                  # a lazy input is read as it is needed
+        return PROBE
+    if isinstance(m.seq, range):
+        return len(m.seq)
+    if m.item_bytes is None:
+        sample = m.seq[m.next_index:m.next_index + PROBE]
+        try:
+            m.item_bytes = len(serialize.dumps_data(sample)) / max(1, len(sample))
+        except Exception:              # noqa: BLE001 - the map reports it later
+            m.item_bytes = float(PROBE_MAX_BYTES)
+    return max(PROBE, int(PROBE_MAX_BYTES / max(m.item_bytes, 1.0)))
+
+
+def is_probe(m: Map, chunk: Chunk) -> bool:
+    """Whether ``chunk`` goes with a time box (cut before the task time was
+    known, bigger than a plain probe)."""
+    return m.t_task is None and m.chunksize is None and len(chunk.items) > PROBE
+
+
+def rest_of(m: Map, chunk: Chunk, done: int, ids: Iterator[int],
+            workers: int) -> list[Chunk]:
+    """The items of a time-boxed ``chunk`` past the ``done`` first, cut
+    again now that the task time is known."""
+    rest = chunk.items[done:]
+    size = max(1, auto_size(m, workers))
+    return [Chunk(next(ids), m, chunk.start + done + i, rest[i:i + size],
+                  chunk.attempts) for i in range(0, len(rest), size)]

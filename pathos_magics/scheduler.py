@@ -34,7 +34,7 @@ from typing import Any, Callable, Optional
 from . import events as ev
 from . import remote_errors, serialize, wire
 from .errors import NoWorkersError, PoolClosedError
-from .maps import Chunk, Map, auto_size, cut
+from .maps import PROBE_BUDGET_S, Chunk, Map, auto_size, cut, is_probe, rest_of
 from .recovery import WorkerLoss
 from .transports.base import Transport, WorkerHandle
 
@@ -158,7 +158,7 @@ class Scheduler(WorkerLoss):
                                  m.func if worker.in_process else self._code_for(m, worker)))
                     worker.known_code.add(m.id)
                 worker.send((wire.RUN, m.id, chunk.id, m.id, m.kind,
-                             chunk.payload(worker)))
+                             chunk.payload(worker), chunk.budget))
             except serialize.SerializationError as exc:
                 self._fail(m, exc)
                 continue
@@ -196,6 +196,8 @@ class Scheduler(WorkerLoss):
     def _cut(self, m: Map) -> Optional[Chunk]:
         size = m.chunksize or auto_size(m, len(self._workers))
         chunk, total_found = cut(m, size, next(self._ids))
+        if chunk is not None and is_probe(m, chunk):
+            chunk.budget = PROBE_BUDGET_S
         if total_found:
             self._emit(ev.TotalKnown(map_id=m.id, total=m.total))
         return chunk
@@ -244,6 +246,10 @@ class Scheduler(WorkerLoss):
                 m.t_task = t if m.t_task is None else 0.5 * (m.t_task + t)
                 self._emit(ev.TasksDone(map_id=m.id, worker=worker.label, count=n,
                                         done=m.done, total=m.total))
+            if error is None and n < len(chunk.items) and m.state == "running":
+                # a time-boxed chunk: the rest goes back, cut to the task time
+                m.retry.extendleft(reversed(rest_of(m, chunk, n, self._ids,
+                                                    len(self._workers))))
             if error is not None and m.state == "running":
                 index = chunk.start + n
                 exc = remote_errors.rebuild(error, worker, index, chunk.items[n])

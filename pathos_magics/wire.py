@@ -9,9 +9,11 @@ objects for in-process ones (threads, the serial pool), which skip pickling.
 scheduler -> worker::
 
     (CODE, key, payload)                 the function of a map, once per worker
-    (RUN, map_id, chunk_id, key, kind, data)
+    (RUN, map_id, chunk_id, key, kind, data, budget)
                                          run tasks; kind: SINGLE f(x),
-                                         STAR f(*x), CALL f(*args, **kwds)
+                                         STAR f(*x), CALL f(*args, **kwds);
+                                         budget: None, or seconds after which
+                                         to stop and return what is done
     (CANCEL, map_id)                     stop that map's tasks now
     (FORGET, key)                        drop a finished map's function
     (STOP,)                              exit after the current chunk

@@ -57,7 +57,7 @@ class _Runner:
         self.init_tb: Any = None
 
     def run(self, msg: tuple) -> None:
-        _, map_id, chunk_id, key, kind, data = msg
+        _, map_id, chunk_id, key, kind, data, budget = msg
         if map_id in self.cancelled:
             self.channel.send((wire.CANCELLED, map_id, chunk_id))
             return
@@ -72,7 +72,10 @@ class _Runner:
             items = data if self.in_process else serialize.loads_data(data)
             self.in_task = True
             try:
-                _run_tasks(func, kind, items, results)
+                if budget is None:
+                    _run_tasks(func, kind, items, results)
+                else:
+                    _run_boxed(func, kind, items, results, budget)
             finally:
                 self.in_task = False
         except TaskCancelled:
@@ -119,16 +122,32 @@ def _run_tasks(func: Callable, kind: int, items: list, results: list) -> None:
     # The hot loop (W1 runs 100k trivial tasks): list.extend over map runs in
     # C, and when a task raises, the results before it are already in
     # ``results``, so len(results) is the index of the failed task.
+    before = len(results)
     if kind in (wire.SINGLE, wire.STAR):
         results.extend(map(func, items) if kind == wire.SINGLE
                        else itertools.starmap(func, items))
-        if len(results) < len(items):
+        if len(results) - before < len(items):
             # extend() took a task's StopIteration for the end of the items
             raise StopIteration(f"task {len(results)} of the chunk raised "
                                 "StopIteration (its traceback is lost)")
     else:
         for args, kwds in items:
             results.append(func(*args, **kwds))
+
+
+def _run_boxed(func: Callable, kind: int, items: Any, results: list,
+               budget: float) -> None:
+    """Run tasks until ``budget`` seconds have passed (the scheduler did not
+    know the task time yet): 1, 2, 4, ... at a time, so fast tasks still run
+    in the C loop and a slow first task ends the chunk early."""
+    deadline = time.perf_counter() + budget
+    done, step = 0, 1
+    while done < len(items):
+        _run_tasks(func, kind, items[done:done + step], results)
+        done += step
+        if time.perf_counter() >= deadline:
+            return
+        step *= 2
 
 
 def _error_payload(exc: BaseException) -> bytes:
