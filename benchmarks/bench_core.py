@@ -128,14 +128,21 @@ def run_child(lib: str, workload: str) -> float | None:
 
 # ---------------------------------------------------------------- parent side
 
-def measure(lib: str, workload: str, runs: int) -> list[float | None]:
-    times = []
+def measure_once(lib: str, workload: str) -> float | None:
+    done = subprocess.run([sys.executable, __file__, "--child", lib, workload],
+                          capture_output=True, text=True, timeout=300)
+    if done.returncode != 0:
+        raise SystemExit(f"{lib} {workload} failed:\n{done.stderr[-2000:]}")
+    return json.loads(done.stdout.strip().splitlines()[-1])
+
+
+def measure(workload: str, runs: int) -> dict[str, list[float | None]]:
+    """Round-robin over the libraries, so that a slow spell of this noisy
+    machine (or the previous run's processes still exiting) hits them alike."""
+    times: dict[str, list[float | None]] = {lib: [] for lib in LIBS}
     for _ in range(runs):
-        done = subprocess.run([sys.executable, __file__, "--child", lib, workload],
-                              capture_output=True, text=True, timeout=300)
-        if done.returncode != 0:
-            raise SystemExit(f"{lib} {workload} failed:\n{done.stderr[-2000:]}")
-        times.append(json.loads(done.stdout.strip().splitlines()[-1]))
+        for lib in LIBS:
+            times[lib].append(measure_once(lib, workload))
     return times
 
 
@@ -148,14 +155,15 @@ def main() -> None:
     if args.child:
         print(json.dumps(run_child(*args.child)))
         return
-    print(f"medians of {args.runs} runs, each in a fresh interpreter; "
-          "ratio = other / pathos_magics (>1: pathos_magics faster)\n")
+    print(f"medians of {args.runs} runs, each in a fresh interpreter, the libraries "
+          "taking turns; ratio = other / pathos_magics (>1: pathos_magics faster)\n")
     print(f"{'workload':<8}{'library':<18}{'median ms':>11}{'ratio':>9}   runs (ms)")
     for w in args.only.split(","):
         print(f"-- {w}: {WORKLOADS[w]}")
         base = None
+        measured = measure(w, args.runs)
         for lib in LIBS:
-            times = measure(lib, w, args.runs)
+            times = measured[lib]
             if any(t is None for t in times):
                 print(f"{'':<8}{lib:<18}{'fails':>11}{'':>9}   (cannot pickle it)")
                 continue
