@@ -1,185 +1,160 @@
-"""What a forked worker already holds: the notebook's big globals, as at fork.
+"""Big notebook globals that a forked worker already holds: named, not shipped.
 
 A worker forked from this process starts with a copy of every object the
 process had.  A mapped function that reads a big global (a 1 MB list) need
-not ship it if the worker's copy provably has the same value as now.  pathos
-skips the proof (dill refers to ``__main__``), so its forked workers read
-stale values once the notebook changes the global.  Here a global is named
-instead of shipped only when the proof holds:
+not ship it if the worker's copy has the same value as the kernel's now.
+pathos skips the check (dill refers to ``__main__``), so its forked workers
+read stale values once the notebook changes the global.  Here:
 
-* just before a batch of forks, :func:`take_snapshot` records each big list,
-  dict, tuple, str or bytes of ``__main__`` whose items are plain immutable
-  values (int, float, complex, bool, str, None), with its marshal bytes as a
-  fingerprint: marshal writes each item's exact type and value (1, 1.0 and
-  True differ, so do 0.0 and -0.0) and refuses subclasses;
-* at map time the object is named when its marshal bytes are still the
-  fingerprint (a str, bytes or tuple of atoms only has to be the very object
-  recorded: it cannot change).
+* the kernel names a big list, dict, tuple, str or bytes of ``__main__``
+  whose items are plain values (int, float, complex, bool, str, None) by
+  its name, its type and a digest of its marshal bytes (marshal writes each
+  item's exact type and value: 1, 1.0 and True differ, so do 0.0 and -0.0;
+  it refuses subclasses);
+* the worker takes the object bound to that name in its own ``__main__``
+  (as it was at the fork), and uses it only if its type and digest match;
+  otherwise it answers "stale" and the scheduler sends that map's code again
+  with the value in it (:class:`Stale`).
 
-marshal reads items without touching their reference counts, which matters:
-after a fork the pages are shared with the workers, and writing to an item
-would copy its page (a 1 MB list of ints: ~5 ms here; marshal: ~1.5 ms).
+So the check compares what the worker really holds with what the kernel
+really has, whenever the fork was and whatever ran in the worker since.
+Both sides read the items through marshal, which does not touch their
+reference counts: after a fork the pages are shared, and writing to an item
+would copy its page (a 1 MB list of ints: ~5 ms by Python iteration,
+~1.5 ms by marshal).
 
-Everything else (nested containers, instances, arrays, bytes items, globals
-past the budget, spawned or remote workers, a pool with an initializer, which
-may rebind globals in the worker) travels by value.
-
-Not covered: another thread that changes a global in the microseconds between
-the snapshot and a fork, and a task that reaches into its worker's
-``__main__`` on purpose and rebinds a name there.
+Not named, so shipped as before: nested containers, instances, arrays,
+bytes items (marshal writes a bytearray as it writes bytes), globals under
+``MIN_LEN`` items, and anything for spawned, remote or MPI workers.
 """
 from __future__ import annotations
 
+import hashlib
 import marshal
 import sys
 from typing import Any, Optional
 
 #: Types whose instances never change and that marshal writes exactly.
-#: (Not bytes: marshal writes a bytearray or an array like bytes.)
 _ATOMS = frozenset({int, float, complex, bool, str, type(None)})
-_IMMUTABLE = (str, bytes, tuple)
 #: Containers worth naming; smaller ones cost less to ship than to check.
-_KINDS = (list, dict, tuple, str, bytes)
+_KINDS = {t.__name__: t for t in (list, dict, tuple, str, bytes)}
+_TYPES = frozenset(_KINDS.values())
 MIN_LEN = 256
-#: Items read per snapshot at most (~30 ms at pool start); globals beyond it
-#: travel by value.
-MAX_ITEMS = 2_000_000
 #: IPython's own history (In, Out, _i1, _3, ...) changes every cell.
 _SKIP = frozenset({"In", "Out"})
 _MARSHAL_VERSION = 2        # the last without back-references: same value, same bytes
-
-
-def _all_atoms(items: Any) -> bool:
-    return set(map(type, items)) <= _ATOMS
-
-
-def _atomic(obj: Any) -> bool:
-    kind = type(obj)
-    if kind is str or kind is bytes:
-        return True
-    if kind is dict:
-        return _all_atoms(obj) and _all_atoms(obj.values())
-    return _all_atoms(obj)
-
-
-def _fingerprint(obj: Any) -> Optional[bytes]:
-    try:
-        return marshal.dumps(obj, _MARSHAL_VERSION)
-    except (ValueError, RuntimeError):   # RuntimeError: resized meanwhile
-        return None
-
 
 #: marshal records of fixed size: a list of plain ints (< 2**31) or floats
 #: is '[', a 4-byte count, then one record per item, its type byte first.
 _FIXED_RECORDS = ((b"i", 5), (b"g", 9))
 
 
-def _plain_numbers(kind: type, fingerprint: bytes, size: int) -> bool:
-    """Whether a list's marshal bytes are all int or all float records:
-    one slice tells, where reading each item's type takes ~15 ns a piece."""
-    if kind is not list:
-        return False
-    return any(len(fingerprint) == 5 + step * size
-               and fingerprint[5::step] == code * size
-               for code, step in _FIXED_RECORDS)
+class Stale(LookupError):
+    """A worker's copy of a named global differs from the kernel's."""
+
+    def __init__(self, name: str, why: str) -> None:
+        super().__init__(f"this worker's copy of the global {name!r} {why}")
+        self.name = name
 
 
-class _Entry:
-    __slots__ = ("name", "obj", "fingerprint", "handed_out")
-
-    def __init__(self, name: str, obj: Any, fingerprint: Optional[bytes]) -> None:
-        self.name, self.obj, self.fingerprint = name, obj, fingerprint
-        self.handed_out = False          # (in a worker) given to a map already
-
-    def unchanged(self, obj: Any) -> bool:
-        if self.fingerprint is None:     # immutable: the very object will do
-            return obj is self.obj
-        return type(obj) is type(self.obj) and _fingerprint(obj) == self.fingerprint
+def digest(obj: Any) -> Optional[bytes]:
+    """A digest of ``obj``'s marshal bytes, or None when marshal refuses it."""
+    fingerprint = _marshal(obj)
+    return None if fingerprint is None else _hash(fingerprint)
 
 
-class ForkSnapshot:
-    """The big globals of ``__main__`` as a batch of forked workers got them.
+def _marshal(obj: Any) -> Optional[bytes]:
+    try:
+        return marshal.dumps(obj, _MARSHAL_VERSION)
+    except (ValueError, RuntimeError):   # RuntimeError: resized meanwhile
+        return None
 
-    Built before the fork, while reading every item is still cheap.  It
-    holds the objects, so their ids stay theirs.
+
+def _hash(data: bytes) -> bytes:
+    return hashlib.sha256(data).digest()      # ~2 GB/s where the CPU has SHA
+
+
+def _all_atoms(items: Any) -> bool:
+    return set(map(type, items)) <= _ATOMS
+
+
+def _plain(obj: Any, fingerprint: bytes) -> bool:
+    """Whether every item of ``obj`` is an atom.  A list of plain ints or
+    floats is told by one slice of its marshal bytes; anything else by the
+    type of each item (~15 ns a piece)."""
+    kind = type(obj)
+    if kind is str or kind is bytes:
+        return True
+    if kind is list:
+        size = len(obj)
+        if any(len(fingerprint) == 5 + step * size and fingerprint[5::step] == code * size
+               for code, step in _FIXED_RECORDS):
+            return True
+    if kind is dict:
+        return _all_atoms(obj) and _all_atoms(obj.values())
+    return _all_atoms(obj)
+
+
+class Namer:
+    """The kernel's side, for one map's code: which big globals to name.
+
+    Args:
+        excluded: names the receiving worker said were stale; shipped.
     """
 
-    def __init__(self, namespace: dict) -> None:
-        self._entries: dict[int, _Entry] = {}
-        budget = MAX_ITEMS
-        for name, obj in list(namespace.items()):
-            kind = type(obj)
-            if kind not in _KINDS or name.startswith("_") or name in _SKIP:
-                continue
-            size = len(obj)
-            if size < MIN_LEN or id(obj) in self._entries:
-                continue
-            if kind is not str and kind is not bytes:
-                if size > budget:
-                    continue
-                budget -= size
-            if kind in _IMMUTABLE:
-                if _atomic(obj):
-                    self._entries[id(obj)] = _Entry(name, obj, None)
-                continue
-            fingerprint = _fingerprint(obj)
-            if fingerprint is not None and (_plain_numbers(kind, fingerprint, size)
-                                            or _atomic(obj)):
-                self._entries[id(obj)] = _Entry(name, obj, fingerprint)
+    def __init__(self, excluded: frozenset = frozenset()) -> None:
+        self._excluded = excluded
+        self._names: Optional[dict[int, str]] = None
 
-    def __len__(self) -> int:
-        return len(self._entries)
+    def _name_of(self, obj: Any) -> Optional[str]:
+        if self._names is None:
+            main = sys.modules.get("__main__")
+            space = vars(main) if main is not None else {}
+            self._names = {id(v): k for k, v in list(space.items())
+                           if type(v) in _TYPES and not k.startswith("_") and k not in _SKIP
+                           and k not in self._excluded}
+        return self._names.get(id(obj))
 
-    def name_for(self, obj: Any) -> Optional[str]:
-        """The ``__main__`` name under which a worker of this batch holds a
-        copy of ``obj`` equal to it now, or None (then ship it)."""
-        entry = self._entries.get(id(obj))
-        if entry is None or not entry.unchanged(obj):
+    def persistent_id(self, obj: Any) -> Optional[tuple]:
+        """("inherited", name, type name, digest) for a global worth
+        naming, else None."""
+        if type(obj) not in _TYPES or len(obj) < MIN_LEN:
             return None
-        return entry.name
-
-    def entry(self, name: str) -> Optional[_Entry]:
-        return next((e for e in self._entries.values() if e.name == name), None)
-
-
-def take_snapshot() -> Optional[ForkSnapshot]:
-    """Call just before forking workers (None: nothing worth naming)."""
-    main = sys.modules.get("__main__")
-    if main is None:
-        return None
-    snapshot = ForkSnapshot(vars(main))
-    return snapshot if len(snapshot) else None
+        name = self._name_of(obj)
+        if name is None:
+            return None
+        fingerprint = _marshal(obj)
+        if fingerprint is None or not _plain(obj, fingerprint):
+            return None
+        return ("inherited", name, type(obj).__name__, _hash(fingerprint))
 
 
 # ------------------------------------------------------------ worker side
 
-_MINE: Optional[ForkSnapshot] = None
+_AT_FORK: Optional[dict] = None
 
 
-def capture_in_child(snapshot: Optional[ForkSnapshot]) -> None:
-    """In a freshly forked worker: the snapshot its kernel took for it (its
-    objects are this worker's fork-time copies)."""
-    global _MINE
-    _MINE = snapshot
+def capture_in_child() -> None:
+    """In a freshly forked worker, before any user code: the names of
+    ``__main__`` as they were at the fork (an initializer may rebind them)."""
+    global _AT_FORK
+    main = sys.modules.get("__main__")
+    _AT_FORK = dict(vars(main)) if main is not None else {}
 
 
-def resolve(name: str) -> Any:
-    """The value a snapshot named: this worker's own copy of it.
-
-    Tasks get the object itself, not a copy (copying would write to every
-    item's page).  A task may change it in place, as it may a shipped value;
-    so before a later map gets it, it is checked against the fingerprint,
-    and rebuilt from it if it changed.
-    """
-    entry = _MINE.entry(name) if _MINE is not None else None
-    if entry is None:
-        raise LookupError(
-            f"the kernel named the global {name!r} as inherited at fork, but "
-            "this worker has no record of it (a bug: please report it)")
-    if entry.handed_out and not entry.unchanged(entry.obj):
-        entry.obj = marshal.loads(entry.fingerprint)
-    entry.handed_out = True
-    return entry.obj
+def resolve(name: str, kind: str, wanted: bytes) -> Any:
+    """This worker's own copy of a named global, if it has the value the
+    kernel has; else :class:`Stale`.  Tasks get the object itself (a task
+    that changes it in place changes it here only, and the next map's check
+    sees that)."""
+    if _AT_FORK is None or name not in _AT_FORK:
+        raise Stale(name, "does not exist (not forked from the kernel)")
+    obj = _AT_FORK[name]
+    if type(obj) is not _KINDS.get(kind):
+        raise Stale(name, f"is a {type(obj).__name__}, not a {kind}")
+    if digest(obj) != wanted:
+        raise Stale(name, "has another value")
+    return obj
 
 
-__all__ = ["ForkSnapshot", "take_snapshot", "capture_in_child", "resolve"]
+__all__ = ["Namer", "Stale", "capture_in_child", "resolve", "digest"]

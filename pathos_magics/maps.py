@@ -65,8 +65,8 @@ class Map:
         self.next_index = 0
         self.exhausted = self.total == 0
         self.retry: collections.deque[Chunk] = collections.deque()
-        # serialize.dumps_code's payloads, by the fork snapshot of the
-        # workers they are for (None: workers that inherited nothing)
+        # serialize.dumps_code's payloads: None for workers that get every
+        # value, else by the globals a forked worker said it has not got
         self.codes: dict[Any, tuple] = {}
         self.t_task: Optional[float] = None
         self.item_bytes: Optional[float] = None   # pickled size of an item, sampled

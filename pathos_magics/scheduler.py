@@ -32,7 +32,7 @@ import time
 from typing import Any, Callable, Optional
 
 from . import events as ev
-from . import remote_errors, serialize, wire
+from . import inherit, remote_errors, serialize, wire
 from .errors import NoWorkersError, PoolClosedError
 from .maps import PROBE_BUDGET_S, Chunk, Map, auto_size, cut, is_probe, rest_of
 from .recovery import WorkerLoss
@@ -173,12 +173,14 @@ class Scheduler(WorkerLoss):
 
     @staticmethod
     def _code_for(m: Map, worker: Optional[WorkerHandle]) -> tuple:
-        """m's function as ``worker`` takes it: one payload per fork snapshot
-        (big globals the worker inherited are named, not shipped)."""
-        inherited = worker.inherited if worker is not None else None
-        if inherited not in m.codes:
-            m.codes[inherited] = serialize.dumps_code(m.func, inherited)
-        return m.codes[inherited]
+        """m's function as ``worker`` takes it: a forked worker gets big
+        notebook globals by name (it holds them already), save those it
+        said were stale."""
+        key = worker.stale_globals if worker is not None and worker.forked else None
+        if key not in m.codes:
+            namer = None if key is None else inherit.Namer(key)
+            m.codes[key] = serialize.dumps_code(m.func, namer)
+        return m.codes[key]
 
     def _next_chunk(self) -> Optional[Chunk]:
         for m in self._maps.values():
@@ -222,11 +224,30 @@ class Scheduler(WorkerLoss):
                         chunk.map.retry.appendleft(chunk)
                     self._after_return(worker, chunk.map)
             self._flush_events()
+        elif tag == wire.STALE:
+            self._on_stale(worker, msg[2], msg[3])
         elif tag == wire.HELLO:
             info = msg[1]
             worker.pid = info.get("pid", worker.pid)
         else:
             _log.warning("unknown message %r from %s", tag, worker.label)
+
+    def _on_stale(self, worker: WorkerHandle, chunk_id: int, name: Optional[str]) -> None:
+        """The worker holds another value of a global the code named: send
+        it the code again, with that global in it, and run the chunk."""
+        with self._lock:
+            chunk = worker.inflight.pop(chunk_id, None)
+            if chunk is None:
+                return
+            m = chunk.map
+            m.inflight -= 1
+            if name is not None:
+                worker.stale_globals = worker.stale_globals | {name}
+                worker.known_code.discard(m.id)
+            if m.state == "running":
+                m.retry.appendleft(chunk)
+            self._after_return(worker, m)
+        self._flush_events()
 
     def _on_done(self, worker: WorkerHandle, msg: tuple) -> None:
         _, map_id, chunk_id, results, error, elapsed = msg

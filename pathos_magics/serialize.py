@@ -48,9 +48,9 @@ class _CodePickler(dill.Pickler):
     its own and referenced by a persistent id.
     """
 
-    def __init__(self, file: io.BytesIO, inherited: Any = None) -> None:
+    def __init__(self, file: io.BytesIO, namer: Any = None) -> None:
         super().__init__(file, protocol=_PROTOCOL, recurse=True)
-        self.inherited = inherited       # an inherit.ForkSnapshot, or None
+        self.namer = namer               # an inherit.Namer, or None
         self.bulk: list[bytes] = []
         self._seen: dict[int, int] = {}
         self._fast: set[int] = set()
@@ -61,11 +61,11 @@ class _CodePickler(dill.Pickler):
         key = id(obj)
         if key in self._seen:
             return self._seen[key]
-        if self.inherited is not None:
-            name = self.inherited.name_for(obj)
-            if name is not None:         # the worker has it from the fork
-                self._seen[key] = ("inherited", name)
-                return self._seen[key]
+        if self.namer is not None:
+            pid = self.namer.persistent_id(obj)
+            if pid is not None:          # the worker has it from the fork
+                self._seen[key] = pid
+                return pid
         try:
             data = pickle.dumps(obj, protocol=_PROTOCOL)
         except Exception:
@@ -137,7 +137,7 @@ class _CodeUnpickler(dill.Unpickler):
         # one object per id, as in the kernel: a global named twice stays one
         if pid not in self._loaded:
             if type(pid) is tuple:
-                self._loaded[pid] = inherit.resolve(pid[1])
+                self._loaded[pid] = inherit.resolve(*pid[1:])
             else:
                 self._loaded[pid] = pickle.loads(self._bulk[pid])
         return self._loaded[pid]
@@ -148,21 +148,23 @@ class _CodeUnpickler(dill.Unpickler):
 CodePayload = tuple
 
 
-def _pickle_code(func: Any, fast: bool, inherited: Any
+def _pickle_code(func: Any, fast: bool, namer: Any
                  ) -> tuple[bytes, list[bytes]]:
     buf = io.BytesIO()
-    pickler = _CodePickler(buf, inherited)
+    pickler = _CodePickler(buf, namer)
     if not fast:
         pickler.reducer_override = lambda obj: NotImplemented  # type: ignore[method-assign]
     pickler.dump(func)
     return buf.getvalue(), pickler.bulk
 
 
-def dumps_code(func: Any, inherited: Any = None) -> CodePayload:
+def dumps_code(func: Any, namer: Any = None) -> CodePayload:
     """Serialize a callable with dill, with the source lines of cells.
 
-    ``inherited`` (an :class:`inherit.ForkSnapshot`) is what the receiving
-    workers got at fork: big globals it vouches for are named, not shipped.
+    ``namer`` (an :class:`inherit.Namer`), for workers forked from this
+    process: big globals it names are not shipped (the worker checks its
+    copy, and raises :class:`inherit.Stale` from :func:`loads_code` if it
+    differs).
 
     The kernel's linecache holds the source of notebook cells; a worker in
     another process (spawn, ssh, MPI) does not, so the lines are shipped
@@ -170,9 +172,9 @@ def dumps_code(func: Any, inherited: Any = None) -> CodePayload:
     """
     try:
         try:
-            blob = _pickle_code(func, True, inherited)
+            blob = _pickle_code(func, True, namer)
         except Exception:        # the fast path named something it cannot ship
-            blob = _pickle_code(func, False, inherited)
+            blob = _pickle_code(func, False, namer)
     except Exception as exc:
         raise SerializationError(
             f"cannot serialize the function {_describe(func)} for the workers: "

@@ -26,6 +26,9 @@ worker -> scheduler::
                                          in order; error: None, or a payload
                                          for the task after the last result
     (CANCELLED, map_id, chunk_id)        the chunk was stopped or dropped
+    (STALE, map_id, chunk_id, name)      not run: the map's code names a
+                                         global this worker holds another
+                                         value of (name; None: said before)
     (OUT, stream, text)                  whole lines written to stdout/stderr
 
 Connections between processes are :mod:`multiprocessing.connection`
@@ -40,7 +43,7 @@ import threading
 from typing import Any
 
 CODE, RUN, CANCEL, FORGET, STOP = "code", "run", "cancel", "forget", "stop"
-HELLO, DONE, CANCELLED, OUT = "hello", "done", "cancelled", "out"
+HELLO, DONE, CANCELLED, OUT, STALE = "hello", "done", "cancelled", "out", "stale"
 SINGLE, STAR, CALL = 0, 1, 2
 
 _PROTOCOL = pickle.HIGHEST_PROTOCOL

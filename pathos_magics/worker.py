@@ -28,7 +28,7 @@ import time
 import traceback
 from typing import Any, Callable, Optional
 
-from . import serialize, wire
+from . import inherit, serialize, wire
 
 #: True inside a worker: nested maps never show progress.
 IN_WORKER = False
@@ -49,6 +49,7 @@ class _Runner:
         self.code: dict[int, Any] = {}
         self.funcs: dict[int, Callable] = {}
         self.cancelled: set[int] = set()
+        self.stale: set[int] = set()     # code dropped as stale; a new one comes
         self.current_map: Optional[int] = None
         self.in_task = False
         # the pool's initializer failed: every task reports that failure
@@ -60,6 +61,9 @@ class _Runner:
         _, map_id, chunk_id, key, kind, data, budget = msg
         if map_id in self.cancelled:
             self.channel.send((wire.CANCELLED, map_id, chunk_id))
+            return
+        if key in self.stale:            # sent before the stale answer arrived
+            self.channel.send((wire.STALE, map_id, chunk_id, None))
             return
         self.current_map = map_id
         results: list = []
@@ -81,6 +85,12 @@ class _Runner:
         except TaskCancelled:
             self.current_map = None
             self.channel.send((wire.CANCELLED, map_id, chunk_id))
+            return
+        except inherit.Stale as exc:     # the scheduler resends the code
+            self.current_map = None
+            self.code.pop(key, None)
+            self.stale.add(key)
+            self.channel.send((wire.STALE, map_id, chunk_id, exc.name))
             return
         except BaseException as exc:     # the task's failure is the result
             error = _error_payload(exc) if not self.in_process else exc
@@ -112,10 +122,16 @@ class _Runner:
             self.funcs[key] = func
         return func
 
+    def take_code(self, key: int, payload: Any) -> None:
+        self.code[key] = payload
+        self.funcs.pop(key, None)
+        self.stale.discard(key)
+
     def forget(self, key: int) -> None:
         self.code.pop(key, None)
         self.funcs.pop(key, None)
         self.cancelled.discard(key)
+        self.stale.discard(key)
 
 
 def _run_tasks(func: Callable, kind: int, items: list, results: list) -> None:
@@ -197,10 +213,8 @@ def serve(channel: Any, label: str, *, in_process: bool = False,
                 inbox.put(None)
                 return
             tag = msg[0]
-            if tag == wire.RUN:
+            if tag == wire.RUN or tag == wire.CODE:     # in the order sent
                 inbox.put(msg)
-            elif tag == wire.CODE:
-                runner.code[msg[1]] = msg[2]
             elif tag == wire.CANCEL:
                 runner.cancelled.add(msg[1])
                 if runner.in_task and runner.current_map == msg[1] and interrupt:
@@ -218,6 +232,9 @@ def serve(channel: Any, label: str, *, in_process: bool = False,
         msg = inbox.get()
         if msg is None:
             return
+        if msg[0] == wire.CODE:
+            runner.take_code(msg[1], msg[2])
+            continue
         try:
             runner.run(msg)
         except TaskCancelled:

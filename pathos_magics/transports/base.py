@@ -27,8 +27,10 @@ class WorkerHandle:
         pid: its process id on that host, when known.
         in_process: True when messages carry live objects (threads, serial),
             False when payloads must be serialized.
-        inherited: what it got from this process at fork
-            (an :class:`inherit.ForkSnapshot`), or None.
+        forked: forked from this process, so it may hold the notebook's
+            globals already (see inherit.py).
+        stale_globals: names of globals it said it holds another value of;
+            they are shipped to it.
     """
 
     in_process = False
@@ -39,7 +41,8 @@ class WorkerHandle:
         self.host = host
         self.pid = pid
         self.transport: Optional["Transport"] = None
-        self.inherited: Any = None
+        self.forked = False
+        self.stale_globals: frozenset[str] = frozenset()
         self.lost = False
         self.unreachable = False     # a send failed; loss handling pending
         self.tasks_done = 0

@@ -25,7 +25,7 @@ class InlineWorker(WorkerHandle):
         if tag == wire.RUN:
             self._queue.append(msg)
         elif tag == wire.CODE:
-            self._runner.code[msg[1]] = msg[2]
+            self._runner.take_code(msg[1], msg[2])
         elif tag == wire.CANCEL:
             self._runner.cancelled.add(msg[1])
         elif tag == wire.FORGET:

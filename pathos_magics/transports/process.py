@@ -43,7 +43,7 @@ def close_inherited_fds(keep: int) -> None:
 
 
 def _process_entry(conn: Any, label: str, forked: bool, parent_fd: int,
-                   init: tuple = (None, ()), snapshot: Any = None) -> None:
+                   init: tuple = (None, ())) -> None:
     if forked:
         # A forked child holds copies of its own pipe's parent end and of
         # every other worker's: close them, or the pipe never reaches EOF when
@@ -53,7 +53,7 @@ def _process_entry(conn: Any, label: str, forked: bool, parent_fd: int,
             os.close(parent_fd)
         except OSError:
             pass
-        inherit.capture_in_child(snapshot)
+        inherit.capture_in_child()
     worker.process_main(conn, label, initializer=init[0], initargs=init[1])
 
 
@@ -193,14 +193,10 @@ class ProcessTransport(Transport):
 
     def start(self, count: int, sink: WorkerSink, first_index: int = 0
               ) -> list[ProcessWorker]:
-        forked = self.start_method == "fork"
-        # What the workers of this batch inherit, recorded before they fork.
-        # Not with an initializer: it could rebind the worker's globals.
-        snapshot = inherit.take_snapshot() if forked and self._init[0] is None else None
-        return [self._start_one(f"{self._prefix}-{index}", sink, snapshot)
+        return [self._start_one(f"{self._prefix}-{index}", sink)
                 for index in range(first_index, first_index + count)]
 
-    def _start_one(self, label: str, sink: WorkerSink, snapshot: Any) -> ProcessWorker:
+    def _start_one(self, label: str, sink: WorkerSink) -> ProcessWorker:
         forked = self.start_method == "fork"
         # One worker is made at a time (replacements start from reader
         # threads): a fork made while another worker's pipe is half set up
@@ -209,7 +205,7 @@ class ProcessTransport(Transport):
             parent, child = self._ctx.Pipe(duplex=True)
             proc = self._ctx.Process(target=_process_entry, name=f"pathos-{label}",
                                      args=(child, label, forked, parent.fileno(),
-                                           self._init, snapshot),
+                                           self._init),
                                      daemon=False)
             try:
                 proc.start()
@@ -218,7 +214,7 @@ class ProcessTransport(Transport):
             _PARENT_FDS.add(parent.fileno())
         handle = ProcessWorker(label, wire.Channel(parent), sink, proc)
         handle.transport = self
-        handle.inherited = snapshot
+        handle.forked = forked
         self._workers.append(handle)
         self._pump.add(handle)
         return handle

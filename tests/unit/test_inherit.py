@@ -5,25 +5,40 @@ from __future__ import annotations
 import subprocess
 import sys
 import textwrap
+import types
 
 import pytest
 
 from pathos_magics import inherit, serialize
 
 
-def snapshot_of(**namespace):
-    return inherit.ForkSnapshot(namespace)
+@pytest.fixture
+def main_ns(monkeypatch):
+    """A stand-in __main__ whose namespace the tests fill."""
+    module = types.ModuleType("__main__")
+    monkeypatch.setitem(sys.modules, "__main__", module)
+    return vars(module)
 
 
 @pytest.fixture
-def big():
-    return list(range(1000, 2000))
+def forked(main_ns, monkeypatch):
+    """What a worker forked now would see (its names as of "the fork")."""
+    def fork():
+        inherit.capture_in_child()
+    monkeypatch.setattr(inherit, "_AT_FORK", None)
+    return fork
 
 
-def test_an_unchanged_list_of_atoms_is_named(big):
-    snap = snapshot_of(BIG=big)
-    assert snap.name_for(big) == "BIG"
-    assert snap.name_for(list(big)) is None          # an equal list: not the one recorded
+def pid_of(obj, excluded=frozenset()):
+    return inherit.Namer(excluded).persistent_id(obj)
+
+
+def test_a_big_global_of_atoms_is_named_and_found(main_ns, forked):
+    main_ns["BIG"] = big = list(range(1000, 2000))
+    forked()
+    pid = pid_of(big)
+    assert pid[:3] == ("inherited", "BIG", "list")
+    assert inherit.resolve(*pid[1:]) is big           # the worker's own copy, no copy made
 
 
 @pytest.mark.parametrize("change", [
@@ -33,32 +48,57 @@ def test_an_unchanged_list_of_atoms_is_named(big):
     lambda v: v.append(1),
     lambda v: v.pop(),
     lambda v: v.reverse(),
-    lambda v: v.__setitem__(3, [1]),                  # a nested container
 ])
-def test_any_change_to_the_list_ships_it_by_value(big, change):
-    snap = snapshot_of(BIG=big)
-    change(big)
-    assert snap.name_for(big) is None
+def test_a_worker_whose_copy_differs_says_stale(main_ns, forked, change):
+    main_ns["BIG"] = big = list(range(1000, 2000))
+    forked()
+    kernels = list(big)                                # the kernel changes its value...
+    change(kernels)
+    main_ns["BIG"] = kernels                           # ...(a new object: the fork kept the old)
+    with pytest.raises(inherit.Stale, match="'BIG' has another value"):
+        inherit.resolve(*pid_of(kernels)[1:])
 
 
-def test_signed_zero_counts_as_a_change():
-    values = [0.0] * 500
-    snap = snapshot_of(Z=values)
-    values[7] = -0.0                                   # == 0.0, but 1/x differs
-    assert snap.name_for(values) is None
+def test_signed_zero_counts_as_a_change(main_ns, forked):
+    main_ns["Z"] = [0.0] * 500
+    forked()
+    main_ns["Z"] = now = [0.0] * 500
+    now[7] = -0.0                                      # == 0.0, but 1/x differs
+    with pytest.raises(inherit.Stale):
+        inherit.resolve(*pid_of(now)[1:])
 
 
-def test_dicts_tuples_and_strings():
+def test_a_task_that_changed_the_workers_copy_makes_it_stale(main_ns, forked):
+    main_ns["BIG"] = big = list(range(1000, 2000))
+    forked()
+    pid = pid_of(big)
+    inherit.resolve(*pid[1:])[3] = "changed by a task"
+    with pytest.raises(inherit.Stale):
+        inherit.resolve(*pid[1:])
+
+
+def test_type_and_existence_are_checked(main_ns, forked):
+    main_ns["B"] = bytearray(b"x" * 1000)
+    forked()
+    with pytest.raises(inherit.Stale, match="is a bytearray, not a bytes"):
+        inherit.resolve("B", "bytes", inherit.digest(b"x" * 1000))
+    with pytest.raises(inherit.Stale, match="does not exist"):
+        inherit.resolve("NEW", "list", b"")
+
+
+def test_dicts_tuples_and_strings(main_ns, forked):
     table = {i: str(i) for i in range(400)}
-    frozen = tuple(range(400))
-    text = "x" * 1000
-    snap = snapshot_of(TABLE=table, FROZEN=frozen, TEXT=text)
-    assert [snap.name_for(o) for o in (table, frozen, text)] == ["TABLE", "FROZEN", "TEXT"]
-    table[3] = "three"
-    assert snap.name_for(table) is None
-    del table[3]
-    table[3] = "3"                                     # same items, other order
-    assert snap.name_for(table) is None
+    main_ns.update(TABLE=table, FROZEN=tuple(range(400)), TEXT="x" * 1000)
+    forked()
+    for name in ("TABLE", "FROZEN", "TEXT"):
+        pid = pid_of(main_ns[name])
+        assert pid[1] == name and inherit.resolve(*pid[1:]) is main_ns[name]
+    reordered = dict(table)
+    del reordered[3]
+    reordered[3] = "3"                                 # same items, other order
+    main_ns["TABLE"] = reordered
+    with pytest.raises(inherit.Stale):
+        inherit.resolve(*pid_of(reordered)[1:])
 
 
 @pytest.mark.parametrize("value", [
@@ -67,49 +107,27 @@ def test_dicts_tuples_and_strings():
     [b"bytes"] * 300,                                  # marshal would confuse it with a bytearray
     list(range(10)),                                   # too small to be worth it
 ])
-def test_what_is_never_named(value):
-    assert snapshot_of(V=value).name_for(value) is None
+def test_what_is_never_named(main_ns, value):
+    main_ns["V"] = value
+    assert pid_of(value) is None
 
 
-def test_ipython_history_and_private_names_are_skipped():
-    snap = snapshot_of(In=["x"] * 300, _oh=list(range(300)), Out={i: i for i in range(300)})
-    assert len(snap) == 0
+def test_unbound_private_history_and_stale_names_are_not_named(main_ns):
+    main_ns.update(In=["x"] * 300, _oh=list(range(300)), A=list(range(300)))
+    assert pid_of(main_ns["In"]) is None and pid_of(main_ns["_oh"]) is None
+    assert pid_of(list(range(300))) is None            # bound to no name
+    assert pid_of(main_ns["A"], excluded=frozenset({"A"})) is None
 
 
-def test_globals_past_the_budget_travel_by_value(monkeypatch, big):
-    monkeypatch.setattr(inherit, "MAX_ITEMS", 1500)
-    other = list(range(800))
-    snap = snapshot_of(A=big, B=other)
-    assert snap.name_for(big) == "A" and snap.name_for(other) is None
-
-
-def test_the_code_payload_names_the_global_instead_of_carrying_it(big):
-    snap = snapshot_of(BIG=big)
-    scope = {"BIG": big}
-    exec("def f(i):\n    return BIG[i]\n", scope)
-    f = scope["f"]
-    f.__module__ = "__main__"
-    (blob, bulk), _ = serialize.dumps_code(f, snap)
+def test_the_code_payload_names_the_global_instead_of_carrying_it(main_ns):
+    main_ns["BIG"] = big = list(range(1000, 2000))
+    exec("def f(i):\n    return BIG[i]\n", main_ns)
+    f = main_ns["f"]
+    (blob, bulk), _ = serialize.dumps_code(f, inherit.Namer())
     assert bulk == [] and len(blob) < 1000
     (_, bulk), _ = serialize.dumps_code(f)
-    assert len(bulk) == 1                              # without the snapshot: by value
-
-
-def test_a_worker_rebuilds_a_global_a_task_changed(big, monkeypatch):
-    snap = snapshot_of(BIG=big)
-    monkeypatch.setattr(inherit, "_MINE", snap)       # as in a forked worker
-    first = inherit.resolve("BIG")
-    assert first is big                                # no copy for the first map
-    first[0] = "changed by a task"
-    second = inherit.resolve("BIG")
-    assert second is not big and second == list(range(1000, 2000))
-    assert inherit.resolve("BIG") is second            # unchanged since: reused
-
-
-def test_a_worker_without_the_record_says_so(monkeypatch):
-    monkeypatch.setattr(inherit, "_MINE", None)
-    with pytest.raises(LookupError, match="'BIG'"):
-        inherit.resolve("BIG")
+    assert len(bulk) == 1                              # for a worker not forked: by value
+    assert big
 
 
 SCRIPT = textwrap.dedent('''
@@ -122,8 +140,8 @@ SCRIPT = textwrap.dedent('''
 
     shipped = []
     dumps = serialize.dumps_code
-    def spy(func, inherited=None):
-        payload = dumps(func, inherited)
+    def spy(func, namer=None):
+        payload = dumps(func, namer)
         shipped.append(sum(len(b) for b in payload[0][1]))
         return payload
     serialize.dumps_code = spy
@@ -135,27 +153,30 @@ SCRIPT = textwrap.dedent('''
         context, init = sys.argv[1], sys.argv[2] == "init"
         kw = {"initializer": abs, "initargs": (1,)} if init else {}
         pool = ProcessPool(2, context=context, **kw)
-        inherits = context == "fork" and not init
+        inherits = context == "fork"
         get = lambda i: BIG[i]
         assert pool.map(get, [0, 99_999]) == [0, 99_999]
         assert (last_shipped() == 0) == inherits, shipped
         assert pool.map(lambda k: TABLE[k] * 2, [3]) == [6]
 
-        # changes in the kernel are seen, and then the list travels
-        BIG[0] = 0.0
-        assert [type(x) for x in pool.map(get, [0, 0, 0, 0])] == [float] * 4
-        assert last_shipped() > 100_000
-        BIG[0] = 0
-        # a task that changes its worker's copy in place: later maps see
-        # the kernel's value, in every worker
+        # a task that changes its worker's own copy in place: the next map
+        # sees the kernel's value in every worker (they say stale, get it)
         def spoil(i):
             BIG[1] = "spoiled"
             return BIG[1]
         assert set(pool.map(spoil, range(8))) == {"spoiled"}
         assert (last_shipped() == 0) == inherits, shipped
         assert pool.map(lambda i: BIG[1], range(8)) == [1] * 8
-        assert (last_shipped() == 0) == inherits, shipped
-        # a worker forked after a change (a replacement) inherits the new value
+        assert last_shipped() > 100_000
+
+        # changes in the kernel are seen
+        BIG[0] = 0.0
+        assert [type(x) for x in pool.map(get, [0, 0, 0, 0])] == [float] * 4
+        assert last_shipped() > 100_000
+        BIG[0] = 0
+        assert [type(x) for x in pool.map(get, [0, 0, 0, 0])] == [int] * 4
+
+        # a worker forked after a change (a replacement) holds the new value
         import os, signal, time
         BIG.append(-5)
         victim = pool.map(lambda i: os.getpid(), [0])[0]
