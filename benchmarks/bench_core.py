@@ -198,8 +198,8 @@ if __name__ == "__main__":
 def stale_check(lib: str) -> str:
     """pathos ships a __main__ function's globals by reference, so a forked
     worker reads its own copy from when it started: fast, but stale.
-    pathos_magics names such a global only while its fork-time fingerprint
-    still matches (inherit.py), and ships it once it has changed."""
+    pathos_magics names such a global with a digest of its value; a worker
+    whose copy differs asks for the value (inherit.py)."""
     import tempfile
     with tempfile.NamedTemporaryFile("w", suffix=".py", delete=False) as fh:
         fh.write(STALE_CHECK)
