@@ -214,35 +214,30 @@ class Scheduler(WorkerLoss):
         elif tag == wire.OUT:
             self._on_output(worker, msg[1], msg[2])
         elif tag == wire.CANCELLED:
-            with self._lock:
-                chunk = worker.inflight.pop(msg[2], None)
-                if chunk is not None:
-                    chunk.map.inflight -= 1
-                    if chunk.map.state == "running":
-                        # nobody cancelled this map (a stray signal reached
-                        # the worker): run the chunk again, never drop it
-                        chunk.map.retry.appendleft(chunk)
-                    self._after_return(worker, chunk.map)
-            self._flush_events()
+            self._on_unrun(worker, msg[2])
         elif tag == wire.STALE:
-            self._on_stale(worker, msg[2], msg[3])
+            self._on_unrun(worker, msg[2], stale=msg[3])
         elif tag == wire.HELLO:
             info = msg[1]
             worker.pid = info.get("pid", worker.pid)
         else:
             _log.warning("unknown message %r from %s", tag, worker.label)
 
-    def _on_stale(self, worker: WorkerHandle, chunk_id: int, name: Optional[str]) -> None:
-        """The worker holds another value of a global the code named: send
-        it the code again, with that global in it, and run the chunk."""
+    def _on_unrun(self, worker: WorkerHandle, chunk_id: int,
+                  stale: Optional[str] = None) -> None:
+        """A chunk came back not run: cancelled, or (``stale``: a global's
+        name) the code named a global this worker holds another value of.
+        A running map runs it again, never drops it: if nobody cancelled the
+        map, a stray signal reached the worker; a stale worker gets the code
+        again, with that global in it."""
         with self._lock:
             chunk = worker.inflight.pop(chunk_id, None)
             if chunk is None:
                 return
             m = chunk.map
             m.inflight -= 1
-            if name is not None:
-                worker.stale_globals = worker.stale_globals | {name}
+            if stale is not None:
+                worker.stale_globals = worker.stale_globals | {stale}
                 worker.known_code.discard(m.id)
             if m.state == "running":
                 m.retry.appendleft(chunk)
