@@ -14,6 +14,8 @@ pytest.importorskip("ipykernel")
 
 pytestmark = pytest.mark.integration
 
+from notebooks import execute  # noqa: E402
+
 CELLS = [
     """\
 from pathos_magics import serialize
@@ -38,12 +40,7 @@ pool = ProcessPool(2, context="fork")
 
 @pytest.fixture(scope="module")
 def stdout(tmp_path_factory):
-    nb = nbformat.v4.new_notebook()
-    nb.cells = [nbformat.v4.new_code_cell(src) for src in CELLS]
-    path = tmp_path_factory.mktemp("inherit_nb")
-    client = nbclient.NotebookClient(nb, timeout=120, kernel_name="python3",
-                                     resources={"metadata": {"path": str(path)}})
-    client.execute()        # starts the kernel, runs every cell, shuts it down
+    nb = execute(CELLS, tmp_path_factory.mktemp("inherit_nb"))
     return ["".join(o.get("text", "") for o in cell.outputs) for cell in nb.cells]
 
 

@@ -17,6 +17,8 @@ pytest.importorskip("ipywidgets")
 
 pytestmark = pytest.mark.integration
 
+from notebooks import execute  # noqa: E402
+
 VIEW = "application/vnd.jupyter.widget-view+json"
 STATE = "application/vnd.jupyter.widget-state+json"
 
@@ -73,12 +75,8 @@ CELLS = [SETUP, SLOW, LAST, TINY, FAILING, TEARDOWN]
 
 @pytest.fixture(scope="module")
 def executed(tmp_path_factory):
-    nb = nbformat.v4.new_notebook()
-    nb.cells = [nbformat.v4.new_code_cell(src) for src in CELLS]
     path = tmp_path_factory.mktemp("progress_nb")
-    client = nbclient.NotebookClient(nb, timeout=120, kernel_name="python3",
-                                     resources={"metadata": {"path": str(path)}})
-    client.execute()        # starts the kernel, runs every cell, shuts it down
+    nb = execute(CELLS, path)
     nbformat.write(nb, str(path / "executed.ipynb"))
     return nb
 
@@ -223,15 +221,11 @@ def test_async_map_displays_in_the_cell_that_started_it(kernel):
 
 def test_a_plain_import_in_a_kernel_shows_progress_without_load_ext(tmp_path):
     """No %load_ext, no policy call: a slow map in a notebook still shows a bar."""
-    nb = nbformat.v4.new_notebook()
-    nb.cells = [nbformat.v4.new_code_cell(
+    nb = execute([
         "import time\nfrom pathos_magics.pools import ThreadPool\n"
         "pool = ThreadPool(2)\n"
         "out = pool.map(lambda x: (time.sleep(0.03), x)[1], range(40))\n"
-        "pool.clear()\nsum(out)")]
-    client = nbclient.NotebookClient(nb, timeout=120, kernel_name="python3",
-                                     resources={"metadata": {"path": str(tmp_path)}})
-    client.execute()
+        "pool.clear()\nsum(out)"], tmp_path)
     views = [o for o in nb.cells[0].outputs if VIEW in o.get("data", {})]
     assert views, nb.cells[0].outputs
     assert "40/40" in views[-1]["data"]["text/plain"]
