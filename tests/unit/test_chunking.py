@@ -7,7 +7,7 @@ import time
 
 import pytest
 
-from pathos_magics import maps, wire, worker
+from pathos_magics import tasks as maps, wire, worker
 from pathos_magics.pools import ProcessPool, ThreadPool
 
 
