@@ -21,7 +21,13 @@ _log = logging.getLogger(__name__)
 
 @dataclass(frozen=True)
 class Event:
-    """Base of every event; ``time`` is ``time.monotonic()`` when emitted."""
+    """Base of every event: ``pool`` names the pool it belongs to (as its
+    repr shows it, e.g. "ProcessPool(ncpus=2)"); ``time`` is
+    ``time.monotonic()`` when emitted.  Events of a map carry its
+    ``map_id``; events of a worker its label and, while it runs a chunk of
+    a map, that map's id."""
+
+    pool: str = field(default="", kw_only=True)
     time: float = field(default_factory=time.monotonic, kw_only=True)
 
 
@@ -33,10 +39,10 @@ class MapStarted(Event):
     imap over a generator); a later :class:`TotalKnown` gives it.
     """
     map_id: int
-    pool: str
     total: Optional[int]
     workers: tuple[str, ...]
     kind: str = "map"
+    nested: bool = False    # submitted by a task running on a worker
 
 
 @dataclass(frozen=True)
@@ -86,6 +92,7 @@ class WorkerBusy(Event):
     """A worker started (busy=True) or ran out of (busy=False) work."""
     worker: str
     busy: bool
+    map_id: Optional[int] = None      # the map it works on (busy=True)
 
 
 @dataclass(frozen=True)
@@ -93,6 +100,7 @@ class WorkerLost(Event):
     worker: str
     reason: str
     requeued: int = 0
+    map_ids: tuple[int, ...] = ()    # the maps whose tasks it was running
 
 
 @dataclass(frozen=True)
@@ -101,6 +109,7 @@ class Output(Event):
     worker: str
     stream: str
     line: str
+    map_id: Optional[int] = None      # the map whose task printed it
 
 
 Observer = Callable[[Event], None]
@@ -145,3 +154,42 @@ def subscribe(fn: Observer) -> Observer:
 
 def unsubscribe(fn: Observer) -> None:
     GLOBAL.unsubscribe(fn)
+
+
+class EventQueue:
+    """A pool's events: queued while the scheduler holds its lock, delivered
+    in order, outside it, to the pool's observers and then the process's.
+
+    Building an event costs; :meth:`wanted` says whether anyone listens."""
+
+    def __init__(self, pool: str) -> None:
+        self.pool = pool
+        self.bus = EventBus()
+        self._pending: list[Event] = []
+        self._lock = threading.Lock()
+        self._delivering = threading.Lock()   # keeps events in order across threads
+
+    def wanted(self) -> bool:
+        return bool(self.bus) or bool(GLOBAL)
+
+    def put(self, event: Event) -> None:
+        """Queue ``event`` (safe under any lock)."""
+        with self._lock:
+            self._pending.append(event)
+
+    def emit_now(self, event: Event) -> None:
+        """Deliver ``event`` at once, on this thread."""
+        self.bus.emit(event)
+        GLOBAL.emit(event)
+
+    def flush(self, wait: bool = False) -> None:
+        """Deliver queued events; call without holding the scheduler's lock.
+        With ``wait``, also wait for a delivery in progress on another thread:
+        on return, observers have seen every event queued before."""
+        if not self._pending and not wait:
+            return
+        with self._delivering:
+            with self._lock:
+                events, self._pending = self._pending, []
+            for event in events:
+                self.emit_now(event)

@@ -24,7 +24,7 @@ from IPython.core.error import UsageError
 
 from . import active, progress
 from .errors import RemoteTraceback
-from .results import AsyncResult
+from .scheduler import AsyncResult
 
 _ITEM = "_pmap_item"
 _FLAGS_WITH_VALUE = {"-o", "--out", "-p", "--pool", "-n", "--nodes", "--chunksize"}

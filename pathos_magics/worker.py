@@ -30,8 +30,15 @@ from typing import Any, Callable, Optional
 
 from . import inherit, serialize, wire
 
-#: True inside a worker: nested maps never show progress.
+#: True inside a worker process: nested maps never show progress.
 IN_WORKER = False
+
+_here = threading.local()      # .serving: this thread runs a worker loop
+
+
+def in_worker() -> bool:
+    """True on a worker: in a worker process, or on a worker thread."""
+    return IN_WORKER or getattr(_here, "serving", False)
 
 _CANCEL_SIGNAL = signal.SIGUSR1
 
@@ -40,7 +47,7 @@ class TaskCancelled(BaseException):
     """Raised inside a task that the scheduler cancelled (interrupt, failure)."""
 
 
-class _Runner:
+class Runner:
     """Runs RUN messages: the code cache and the tight task loop."""
 
     def __init__(self, channel: Any, in_process: bool) -> None:
@@ -191,7 +198,8 @@ def serve(channel: Any, label: str, *, in_process: bool = False,
         initializer: called as ``initializer(*initargs)`` once, before the
             first task (pathos's and multiprocessing's pool option).
     """
-    runner = _Runner(channel, in_process)
+    _here.serving = True
+    runner = Runner(channel, in_process)
     if initializer is not None:
         try:
             initializer(*initargs)

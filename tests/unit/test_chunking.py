@@ -7,7 +7,8 @@ import time
 
 import pytest
 
-from pathos_magics import tasks, wire, worker
+from pathos_magics import wire, worker
+from pathos_magics.scheduler import tasks
 from pathos_magics.pools import ProcessPool, ThreadPool
 
 

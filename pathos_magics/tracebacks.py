@@ -20,7 +20,7 @@ def rebuild(payload: Any, worker: Any, index: int, item: Any) -> BaseException:
         exc = payload
     else:
         exc = _from_payload(payload, worker)
-    _add_note(exc, f"raised by task {index} (item {_short_repr(item)}) "
+    _add_note(exc, f"raised by task {index} (item {short_repr(item)}) "
                    f"on worker {worker.label}")
     return exc
 
@@ -54,7 +54,7 @@ def _add_note(exc: BaseException, note: str) -> None:
         exc.add_note(note)
 
 
-def _short_repr(item: Any, limit: int = 80) -> str:
+def short_repr(item: Any, limit: int = 80) -> str:
     try:
         text = repr(item)
     except Exception:

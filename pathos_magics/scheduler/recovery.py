@@ -1,31 +1,30 @@
-"""When a worker is lost: requeue its chunks, replace it, or fail the maps.
+"""The scheduler's second layer: a worker was lost.
 
-Part of :class:`scheduler.Scheduler` (a mixin, split off for size): these
-methods run under, or take, the scheduler's lock and use its state.
+Its chunks go back to their maps (the one it was running split into single
+tasks, each with one more attempt; the ones queued behind it unchanged), a
+replacement is started when its transport can, and when no worker is left
+every map fails with :class:`NoWorkersError`.
 """
 from __future__ import annotations
 
 import logging
 import threading
 import time
-from typing import TYPE_CHECKING
 
-from . import events as ev
-from . import remote_errors
-from .errors import NoWorkersError, WorkerLostError
+from .. import events as ev
+from .. import tracebacks
+from ..errors import NoWorkersError, WorkerLostError
+from ..transports.base import WorkerHandle
+from .core import SchedulerCore
 from .tasks import Chunk
-from .transports.base import WorkerHandle
-
-if TYPE_CHECKING:                                  # pragma: no cover
-    from .scheduler import Scheduler as _Base
-else:
-    _Base = object
 
 _log = logging.getLogger(__name__)
 
+UNREACHABLE_GRACE = 1.0   # a worker we could not send to gets this long to say why
 
-class WorkerLoss(_Base):
-    """Worker-loss handling of the scheduler."""
+
+class Recovery(SchedulerCore):
+    """Worker-loss handling, on top of the core."""
 
     def on_lost(self, worker: WorkerHandle, reason: str) -> None:
         """A transport says ``worker`` is gone (EOF, exit, host lost)."""
@@ -52,6 +51,8 @@ class WorkerLoss(_Base):
         self._flush_events()
 
     def _mark_lost(self, worker: WorkerHandle, reason: str) -> bool:
+        """Take ``worker`` out and give its chunks back (under the lock);
+        True if a replacement should be started."""
         worker.lost = True
         if worker in self._workers:
             self._workers.remove(worker)
@@ -61,7 +62,7 @@ class WorkerLoss(_Base):
         for position, chunk in enumerate(chunks):
             m = chunk.map
             m.inflight -= 1
-            if m.state != "running":
+            if not m.running:
                 continue
             requeued += len(chunk.items)
             if position == 0:
@@ -71,8 +72,8 @@ class WorkerLoss(_Base):
                 # was running when it died; the ones queued behind it never
                 # started and are not to blame.
                 m.retry.appendleft(chunk)
-        self._emit(ev.WorkerLost(worker=worker.label, reason=reason,
-                                 requeued=requeued))
+        self._emit(ev.WorkerLost, worker=worker.label, reason=reason, requeued=requeued,
+                   map_ids=tuple(dict.fromkeys(c.map.id for c in chunks)))
         self._changed.notify_all()
         for w in list(self._workers):
             self._dispatch(w)
@@ -86,7 +87,7 @@ class WorkerLoss(_Base):
         if attempts > self.max_retries:
             item = chunk.items[0]
             self._fail(m, WorkerLostError(
-                f"task {chunk.start} (item {remote_errors._short_repr(item)}) "
+                f"task {chunk.start} (item {tracebacks.short_repr(item)}) "
                 f"was running on worker {worker.label} when it was lost "
                 f"({reason}); it was tried {attempts} times and every worker "
                 "running it died. Check what that task does (a crash in C "
@@ -96,18 +97,18 @@ class WorkerLoss(_Base):
         # Split a lost chunk into single tasks: only the one that kills its
         # worker keeps failing, and the error can name it.
         singles = [Chunk(next(self._ids), m, chunk.start + i, chunk.items[i:i + 1],
-                          attempts) for i in range(len(chunk.items))]
+                         attempts) for i in range(len(chunk.items))]
         m.retry.extendleft(reversed(singles))
 
-    def _lose_later(self, worker: WorkerHandle, reason: str) -> None:
+    def _unreachable(self, worker: WorkerHandle, reason: str) -> None:
         # Under the lock: stop feeding it now; the full loss handling (requeue,
         # replacement, "no workers left") runs outside the lock, as for EOF.
         # Its reader usually sees EOF a moment later and knows better why
-        # (an exit code), so give it a second to say so first.
+        # (an exit code), so give it a moment to say so first.
         worker.unreachable = True
 
         def lose() -> None:
-            deadline = time.monotonic() + 1.0
+            deadline = time.monotonic() + UNREACHABLE_GRACE
             while not worker.lost and time.monotonic() < deadline:
                 time.sleep(0.01)
             self.on_lost(worker, reason)

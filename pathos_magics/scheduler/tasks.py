@@ -15,18 +15,31 @@ from __future__ import annotations
 
 import collections
 import contextvars
+import enum
 import itertools
 import math
 from typing import Any, Callable, Iterable, Iterator, Optional
 
-from . import serialize
-from .transports.base import WorkerHandle
+from .. import inherit, serialize
+from ..transports.base import WorkerHandle
 
 PROBE = 16               # first chunks of costly items, before any task time is known
 PROBE_BUDGET_S = 0.002   # a first chunk of cheap items stops after this long
 PROBE_MAX_BYTES = 256 * 1024   # "cheap": the whole chunk pickles to at most this
 CHUNK_MIN_S = 0.0005     # a chunk at least this long amortises its overhead
 CHUNK_MAX_S = 0.2        # and at most this long keeps progress and balance live
+
+
+class MapState(str, enum.Enum):
+    """Where a map is in its life; a str, so ``m.state == "done"`` reads well."""
+
+    RUNNING = "running"
+    DONE = "done"
+    FAILED = "failed"
+    CANCELLED = "cancelled"
+
+    def __str__(self) -> str:
+        return self.value
 
 
 class Chunk:
@@ -78,15 +91,77 @@ class Map:
         self.in_place = ordered and self.total is not None and kindname != "imap"
         self.out: Optional[list] = None
         self.arrivals: collections.deque[list] = collections.deque()  # unordered
-        self.state = "running"
+        self.state = MapState.RUNNING
         self.streaming = False       # an imap/uimap consumer wants every chunk
         self.error: Optional[BaseException] = None
         self.error_index: Optional[int] = None
         # the starter's context (in a kernel: its cell), for worker output
         self.context = contextvars.copy_context()
 
+    # ------------------------------------------------------------ state
+    # The scheduler calls these under its lock; nothing else writes the state.
+
+    @property
+    def running(self) -> bool:
+        return self.state is MapState.RUNNING
+
+    @property
+    def ended(self) -> bool:
+        return self.state is not MapState.RUNNING
+
     def finished_feeding(self) -> bool:
         return self.exhausted and not self.retry and self.inflight == 0
+
+    def finish(self) -> None:
+        """Every task came back."""
+        self.state = MapState.DONE
+
+    def fail(self, exc: BaseException, state: MapState = MapState.FAILED) -> bool:
+        """End the map with ``exc`` (failed or cancelled); False if it had
+        already ended.  Nothing queued is handed out any more."""
+        if not self.running:
+            return False
+        self.state, self.error = state, exc
+        self.retry.clear()
+        self.exhausted = True
+        return True
+
+    def record(self, chunk: "Chunk", results: list, elapsed: float) -> None:
+        """Results of the first ``len(results)`` tasks of ``chunk`` landed."""
+        n = len(results)
+        self.done += n
+        if self.in_place:
+            if self.out is None:
+                self.out = [None] * self.total
+            self.out[chunk.start:chunk.start + n] = results
+        elif self.ordered:
+            self.results[chunk.start] = results
+        else:
+            self.arrivals.append(results)
+        t = elapsed / n
+        self.t_task = t if self.t_task is None else 0.5 * (self.t_task + t)
+
+    def result_list(self) -> list:
+        """Every result, in input order (after the map is done)."""
+        if self.out is not None:
+            return self.out
+        keys = sorted(self.results)
+        if len(keys) == 1:
+            return list(self.results[keys[0]])
+        out: list = []
+        for k in keys:
+            out.extend(self.results[k])
+        return out
+
+    def code_for(self, worker: Optional[WorkerHandle]) -> tuple:
+        """The function as ``worker`` takes it: a forked worker gets big
+        notebook globals by name (it holds them already), save those it
+        said were stale.  Pickled once per kind of worker."""
+        key = worker.stale_globals if worker is not None and worker.forked else None
+        if key not in self.codes:
+            namer = None if key is None else inherit.Namer(key)
+            self.codes[key] = serialize.dumps_code(self.func, namer)
+        return self.codes[key]
 
 
 def cut(m: Map, size: int, chunk_id: int) -> tuple[Optional[Chunk], bool]:

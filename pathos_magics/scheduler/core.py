@@ -1,10 +1,10 @@
-"""One scheduler for every pool: chunks, windows, retries, cancel, events.
+"""The scheduler's core: maps in, chunks out to workers, results back.
 
 How work moves::
 
   caller thread                 Scheduler (all state under one lock)         workers
   -------------                 ------------------------------------         -------
-  pool.map(f, xs) --submit--> Map (maps.py): items, retry queue
+  pool.map(f, xs) --submit--> Map (tasks.py): items, retry queue
                                   |
                                   | _dispatch(worker): while the worker has
                                   | fewer than `window` chunks in flight,
@@ -20,33 +20,34 @@ How work moves::
 
 Workers pull: a worker gets a new chunk only when one of its own comes back,
 so a fast worker does more.  A transport calls ``on_message`` / ``on_lost``
-from its own threads; nothing here blocks for long under the lock.  Worker
-loss (requeue, replacement) is in recovery.py.
+from its own threads; nothing here blocks for long under the lock.
+
+The scheduler is built in three layers, one per module, each a subclass of
+the one below: this core (submit, dispatch, messages, ending maps),
+recovery.py (a worker lost: requeue, replace, fail) and control.py (the
+caller's side: waiting, cancel, close/join/terminate).
 """
 from __future__ import annotations
 
 import itertools
 import logging
+import sys
 import threading
-import time
 from typing import Any, Callable, Optional
 
-from . import events as ev
-from . import inherit, remote_errors, serialize, wire
-from .errors import NoWorkersError, PoolClosedError
-from .tasks import PROBE_BUDGET_S, Chunk, Map, auto_size, cut, is_probe, rest_of
-from .recovery import WorkerLoss
-from .transports.base import Transport, WorkerHandle
+from .. import events as ev
+from .. import serialize, tracebacks, wire, worker as _worker_loop
+from ..errors import NoWorkersError, PoolClosedError
+from ..transports.base import Transport, WorkerHandle
+from .tasks import PROBE_BUDGET_S, Chunk, Map, MapState, auto_size, cut, is_probe, rest_of
 
 _log = logging.getLogger(__name__)
-
-_WAIT_SLICE = 0.1        # waits wake this often, so KeyboardInterrupt lands
 
 _MAP_IDS = itertools.count()   # process-wide: observers of events.GLOBAL key maps by id
 
 
-class Scheduler(WorkerLoss):
-    """Feeds the maps of one pool to its workers.
+class SchedulerCore:
+    """Feeds the maps of one pool to its workers (see the module doc).
 
     Args:
         name: how the pool shows itself in events ("ProcessPool(ncpus=2)").
@@ -56,24 +57,24 @@ class Scheduler(WorkerLoss):
         max_retries: how often a task whose worker died is tried again.
         cancel_timeout: how long a cancelled chunk may take to stop before its
             worker is killed (and replaced).
+        nodes: the worker count the pool asked for (its cache compares it).
     """
 
     def __init__(self, name: str, transports: list[tuple[Transport, int]], *,
                  window: int = 2, max_retries: int = 2,
-                 cancel_timeout: float = 1.0) -> None:
+                 cancel_timeout: float = 1.0, nodes: Optional[int] = None) -> None:
         self.name = name
+        self.nodes = nodes
         self.window = window
         self.max_retries = max_retries
         self.cancel_timeout = cancel_timeout
-        self.bus = ev.EventBus()
+        self.events = ev.EventQueue(name)
         self.state = "running"
         self._lock = threading.RLock()
         self._changed = threading.Condition(self._lock)
         self._maps: dict[int, Map] = {}
         self._workers: list[WorkerHandle] = []
         self._ids = itertools.count()
-        self._events: list[ev.Event] = []
-        self._emitting = threading.Lock()     # keeps events in order across threads
         self._transports = [t for t, _ in transports]
         self._next_label: dict[int, int] = {}
         self._replacing = 0          # replacements being started right now
@@ -81,6 +82,11 @@ class Scheduler(WorkerLoss):
         for transport, count in transports:
             self._start_workers(transport, count)
         self._flush_events()
+
+    @property
+    def bus(self) -> ev.EventBus:
+        """The pool's own observers."""
+        return self.events.bus
 
     # ------------------------------------------------------------ workers
 
@@ -106,7 +112,7 @@ class Scheduler(WorkerLoss):
         with self._lock:
             for w in started:
                 self._workers.append(w)
-                self._emit(ev.WorkerUp(worker=w.label, host=w.host, pid=w.pid))
+                self._emit(ev.WorkerUp, worker=w.label, host=w.host, pid=w.pid)
                 self._dispatch(w)
         return started
 
@@ -126,13 +132,13 @@ class Scheduler(WorkerLoss):
                 # serialize now, so that an unpicklable function fails here
                 shipped = [w for w in self._workers if not w.in_process]
                 for w in shipped or [None]:
-                    self._code_for(m, w)
+                    m.code_for(w)
                 if m.seq is not None:
                     serialize.check_picklable(m.seq)
             self._maps[m.id] = m
-            self._emit(ev.MapStarted(map_id=m.id, pool=self.name, total=m.total,
-                                     workers=tuple(w.label for w in self._workers),
-                                     kind=kindname))
+            self._emit(ev.MapStarted, map_id=m.id, total=m.total,
+                       workers=tuple(w.label for w in self._workers),
+                       kind=kindname, nested=_worker_loop.in_worker())
             if m.exhausted:
                 self._finish(m)
             for w in list(self._workers):
@@ -155,7 +161,7 @@ class Scheduler(WorkerLoss):
             try:
                 if m.id not in worker.known_code:
                     worker.send((wire.CODE, m.id,
-                                 m.func if worker.in_process else self._code_for(m, worker)))
+                                 m.func if worker.in_process else m.code_for(worker)))
                     worker.known_code.add(m.id)
                 worker.send((wire.RUN, m.id, chunk.id, m.id, m.kind,
                              chunk.payload(worker), chunk.budget))
@@ -164,27 +170,21 @@ class Scheduler(WorkerLoss):
                 continue
             except (OSError, ValueError) as exc:
                 m.retry.appendleft(chunk)
-                self._lose_later(worker, f"sending to it failed ({exc})")
+                self._unreachable(worker, f"sending to it failed ({exc})")
                 return
             worker.inflight[chunk.id] = chunk
             m.inflight += 1
         if was_idle and worker.inflight:
-            self._emit(ev.WorkerBusy(worker=worker.label, busy=True))
+            first = next(iter(worker.inflight.values()))
+            self._emit(ev.WorkerBusy, worker=worker.label, busy=True, map_id=first.map.id)
 
-    @staticmethod
-    def _code_for(m: Map, worker: Optional[WorkerHandle]) -> tuple:
-        """m's function as ``worker`` takes it: a forked worker gets big
-        notebook globals by name (it holds them already), save those it
-        said were stale."""
-        key = worker.stale_globals if worker is not None and worker.forked else None
-        if key not in m.codes:
-            namer = None if key is None else inherit.Namer(key)
-            m.codes[key] = serialize.dumps_code(m.func, namer)
-        return m.codes[key]
+    def _unreachable(self, worker: WorkerHandle, reason: str) -> None:
+        """A send to ``worker`` failed (under the lock): recovery.py handles it."""
+        raise NotImplementedError
 
     def _next_chunk(self) -> Optional[Chunk]:
         for m in self._maps.values():
-            if m.state != "running":
+            if not m.running:
                 continue
             if m.retry:
                 return m.retry.popleft()
@@ -201,7 +201,7 @@ class Scheduler(WorkerLoss):
         if chunk is not None and is_probe(m, chunk):
             chunk.budget = PROBE_BUDGET_S
         if total_found:
-            self._emit(ev.TotalKnown(map_id=m.id, total=m.total))
+            self._emit(ev.TotalKnown, map_id=m.id, total=m.total)
         return chunk
 
     # ------------------------------------------------------------ messages
@@ -239,7 +239,7 @@ class Scheduler(WorkerLoss):
             if stale is not None:
                 worker.stale_globals = worker.stale_globals | {stale}
                 worker.known_code.discard(m.id)
-            if m.state == "running":
+            if m.running:
                 m.retry.appendleft(chunk)
             self._after_return(worker, m)
         self._flush_events()
@@ -256,50 +256,36 @@ class Scheduler(WorkerLoss):
             m.inflight -= 1
             n = len(results)
             worker.tasks_done += n
-            if n and m.state in ("running", "failed"):
-                self._record(m, chunk, results)
-                t = elapsed / n
-                m.t_task = t if m.t_task is None else 0.5 * (m.t_task + t)
-                self._emit(ev.TasksDone(map_id=m.id, worker=worker.label, count=n,
-                                        done=m.done, total=m.total))
-            if error is None and n < len(chunk.items) and m.state == "running":
+            if n and m.state in (MapState.RUNNING, MapState.FAILED):
+                m.record(chunk, results, elapsed)
+                self._emit(ev.TasksDone, map_id=m.id, worker=worker.label, count=n,
+                           done=m.done, total=m.total)
+            if error is None and n < len(chunk.items) and m.running:
                 # a time-boxed chunk: the rest goes back, cut to the task time
                 m.retry.extendleft(reversed(rest_of(m, chunk, n, self._ids,
                                                     len(self._workers))))
-            if error is not None and m.state == "running":
+            if error is not None and m.running:
                 index = chunk.start + n
-                exc = remote_errors.rebuild(error, worker, index, chunk.items[n])
+                exc = tracebacks.rebuild(error, worker, index, chunk.items[n])
                 m.error_index = index
-                self._emit(ev.TaskFailed(map_id=m.id, worker=worker.label,
-                                         index=index, error=exc))
+                self._emit(ev.TaskFailed, map_id=m.id, worker=worker.label,
+                           index=index, error=exc)
                 self._fail(m, exc)
             self._after_return(worker, m)
         self._flush_events()
 
-    def _record(self, m: Map, chunk: Chunk, results: list) -> None:
-        m.done += len(results)
-        if m.in_place:
-            if m.out is None:
-                m.out = [None] * m.total
-            m.out[chunk.start:chunk.start + len(results)] = results
-        elif m.ordered:
-            m.results[chunk.start] = results
-        else:
-            m.arrivals.append(results)
-
     def _after_return(self, worker: WorkerHandle, m: Map) -> None:
-        if m.state == "running" and m.finished_feeding():
+        if m.running and m.finished_feeding():
             self._finish(m)
-        if m.streaming or m.state != "running":
+        if m.streaming or m.ended:
             # a get() waits for the end only: waking it for every chunk
             # costs the reader threads the GIL (W1: ~40% of the map)
             self._changed.notify_all()
         self._dispatch(worker)
         if not worker.inflight:
-            self._emit(ev.WorkerBusy(worker=worker.label, busy=False))
+            self._emit(ev.WorkerBusy, worker=worker.label, busy=False)
 
     def _on_output(self, worker: WorkerHandle, stream: str, text: str) -> None:
-        import sys
         target = sys.stderr if stream == "stderr" else sys.stdout
         lines = text.split("\n")
         data = "".join(f"[{worker.label}] {line}\n" for line in lines)
@@ -309,25 +295,25 @@ class Scheduler(WorkerLoss):
             target.write(data)
         else:      # in the context (the notebook cell) that started the map
             running.map.context.copy().run(target.write, data)
-        if self.bus or ev.GLOBAL:
+        if self.events.wanted():
+            map_id = None if running is None else running.map.id
             for line in lines:
-                self._emit_now(ev.Output(worker=worker.label, stream=stream, line=line))
+                self.events.emit_now(ev.Output(worker=worker.label, stream=stream,
+                                               line=line, map_id=map_id, pool=self.name))
 
     # ------------------------------------------------------------ ending maps
 
     def _finish(self, m: Map) -> None:
-        m.state = "done"
+        m.finish()
         self._maps.pop(m.id, None)
         self._forget_code(m)
-        self._emit(ev.MapFinished(map_id=m.id, state="done", done=m.done, total=m.total))
+        self._emit(ev.MapFinished, map_id=m.id, state="done", done=m.done, total=m.total)
         self._changed.notify_all()
 
-    def _fail(self, m: Map, exc: BaseException, state: str = "failed") -> None:
-        if m.state != "running":
+    def _fail(self, m: Map, exc: BaseException,
+              state: MapState = MapState.FAILED) -> None:
+        if not m.fail(exc, state):
             return
-        m.state, m.error = state, exc
-        m.retry.clear()
-        m.exhausted = True
         self._maps.pop(m.id, None)
         for w in self._workers:
             if any(c.map is m for c in w.inflight.values()):
@@ -336,8 +322,8 @@ class Scheduler(WorkerLoss):
                 except (OSError, ValueError):
                     pass
         self._forget_code(m)
-        self._emit(ev.MapFinished(map_id=m.id, state=state, done=m.done,
-                                  total=m.total, error=exc))
+        self._emit(ev.MapFinished, map_id=m.id, state=state.value, done=m.done,
+                   total=m.total, error=exc)
         self._changed.notify_all()
 
     def _fail_all(self, exc: BaseException) -> None:
@@ -353,119 +339,19 @@ class Scheduler(WorkerLoss):
                 except (OSError, ValueError):
                     pass
 
-    def cancel(self, m: Map, reason: Optional[BaseException] = None) -> None:
-        """Stop a map now: queued chunks dropped, running ones interrupted.
-
-        Waits up to ``cancel_timeout`` for workers to confirm; a worker that
-        does not is killed (and replaced), so the next map finds it free.
-        """
-        with self._lock:
-            self._fail(m, reason or KeyboardInterrupt(), state="cancelled")
-            for w in self._workers:
-                if getattr(w, "synchronous", False):       # the serial worker
-                    for cid in [c for c, ch in w.inflight.items() if ch.map is m]:
-                        del w.inflight[cid]
-                        m.inflight -= 1
-            deadline = time.monotonic() + self.cancel_timeout
-            while m.inflight > 0 and time.monotonic() < deadline:
-                self._changed.wait(min(_WAIT_SLICE, deadline - time.monotonic()))
-            stuck = [w for w in self._workers
-                     if any(c.map is m for c in w.inflight.values())]
-        for w in stuck:
-            _log.warning("worker %s did not stop its task within %.1fs; killing it",
-                         w.label, self.cancel_timeout)
-            w.kill()
-        self._flush_events()
-
-    def abandon(self, m: Map) -> None:
-        """Its consumer went away: stop feeding it, without waiting."""
-        with self._lock:
-            self._fail(m, PoolClosedError("the iterator was closed"), "cancelled")
-        self._flush_events()
-
-    # ------------------------------------------------------------ waiting
-
-    def wait(self, m: Map, until: Callable[[], bool],
-             timeout: Optional[float] = None) -> bool:
-        """Wait (in short slices) until ``until()`` under the lock; False on
-        timeout.  Runs serial-worker chunks while waiting."""
-        deadline = None if timeout is None else time.monotonic() + timeout
-        while True:
-            with self._lock:
-                if until():
-                    return True
-                left = None if deadline is None else deadline - time.monotonic()
-                if left is not None and left <= 0:
-                    return False
-                if not self._pump_one():
-                    self._changed.wait(_WAIT_SLICE if left is None
-                                       else min(_WAIT_SLICE, left))
-
-    def _pump_one(self) -> bool:
-        ran = False
-        for t in self._pumps:
-            ran = t.pump() or ran
-        return ran
-
-    # ------------------------------------------------------------ lifecycle
-
-    def close(self) -> None:
-        """Take no new maps; running ones finish."""
-        with self._lock:
-            if self.state == "running":
-                self.state = "closed"
-
-    def join(self, timeout: Optional[float] = None) -> None:
-        """After close(): wait for running maps, then stop the workers."""
-        with self._lock:
-            if self.state == "running":
-                raise ValueError(f"{self.name} is still running: call close() "
-                                 "or terminate() before join()")
-            maps = list(self._maps.values())
-        for m in maps:
-            self.wait(m, lambda m=m: m.state != "running", timeout)
-        self._stop_workers(timeout=5.0)
-
-    def terminate(self) -> None:
-        """Cancel every map and stop every worker now."""
-        with self._lock:
-            self.state = "terminated"
-            for m in list(self._maps.values()):
-                self._fail(m, PoolClosedError(f"{self.name} was terminated "
-                                              "while this map ran."), "cancelled")
-        self._stop_workers(timeout=1.0)
-
-    def _stop_workers(self, timeout: float) -> None:
-        with self._lock:
-            if self.state == "running":
-                self.state = "closed"
-            for w in self._workers:
-                w.lost = True
-            self._workers = []
-        for t in self._transports:
-            t.close(timeout)
-        self._flush_events()
-
     # ------------------------------------------------------------ events
 
-    def _emit(self, event: ev.Event) -> None:
-        if self.bus or ev.GLOBAL:
-            self._events.append(event)
-
-    def _emit_now(self, event: ev.Event) -> None:
-        self.bus.emit(event)
-        ev.GLOBAL.emit(event)
+    def _emit(self, event_type: type, **fields: Any) -> None:
+        """Queue an event of this pool (under the lock; delivered by
+        :meth:`_flush_events`); nothing is built when nobody listens."""
+        if self.events.wanted():
+            self.events.put(event_type(pool=self.name, **fields))
 
     def _flush_events(self) -> None:
         """Deliver queued events, in order; call without holding the lock."""
-        if self._events:
-            self.flush_events()
+        self.events.flush()
 
     def flush_events(self) -> None:
         """Deliver queued events and wait for a delivery in progress on another
         thread: on return, observers have seen every event emitted before."""
-        with self._emitting:
-            with self._lock:
-                events, self._events = self._events, []
-            for event in events:
-                self._emit_now(event)
+        self.events.flush(wait=True)

@@ -10,46 +10,34 @@ from typing import Any, Iterator, Optional
 
 import multiprocess
 
-from .errors import PathosMagicsError
+from ..errors import PathosMagicsError
+from .control import Scheduler
+from .tasks import Map, MapState
 
 
 class TimeoutError(PathosMagicsError, multiprocess.TimeoutError):  # noqa: A001
     """``get(timeout)`` ran out of time; the map keeps running."""
 
 
-def _assemble(m: Any) -> list:
-    if m.out is not None:
-        return m.out
-    if not m.results:
-        return []
-    keys = sorted(m.results)
-    if len(keys) == 1:
-        return list(m.results[keys[0]])
-    out: list = []
-    for k in keys:
-        out.extend(m.results[k])
-    return out
-
-
 class AsyncResult:
     """The handle of ``amap``/``apipe``: like multiprocessing's AsyncResult."""
 
-    def __init__(self, scheduler: Any, m: Any, single: bool = False) -> None:
+    def __init__(self, scheduler: Scheduler, m: Map, single: bool = False) -> None:
         self._scheduler, self._map, self._single = scheduler, m, single
         self._value: Any = None
         self._have_value = False
 
     def ready(self) -> bool:
         """True when the map has ended (done, failed or cancelled)."""
-        if self._map.state == "running":
-            self._scheduler.wait(self._map, lambda: self._map.state != "running", 0)
-        return self._map.state != "running"
+        if self._map.running:
+            self._scheduler.wait(self._map, lambda: self._map.ended, 0)
+        return self._map.ended
 
     def successful(self) -> bool:
         """Whether it ended without error; ValueError if not ready yet."""
         if not self.ready():
             raise ValueError(f"{self!r} is not ready: call wait() or get() first")
-        return self._map.state == "done"
+        return self._map.state is MapState.DONE
 
     def wait(self, timeout: Optional[float] = None) -> None:
         """Wait until ready, at most ``timeout`` seconds."""
@@ -58,7 +46,7 @@ class AsyncResult:
     def _wait(self, timeout: Optional[float]) -> bool:
         m = self._map
         try:
-            ready = self._scheduler.wait(m, lambda: m.state != "running", timeout)
+            ready = self._scheduler.wait(m, lambda: m.ended, timeout)
             if ready:                    # observers see the end before the caller
                 self._scheduler.flush_events()
             return ready
@@ -71,10 +59,10 @@ class AsyncResult:
         if not self._wait(timeout):
             raise TimeoutError(f"no result within {timeout}s; the work goes on: "
                                "call get() again, or cancel() it")
-        if self._map.state != "done":
+        if self._map.state is not MapState.DONE:
             raise self._map.error
         if not self._have_value:
-            value = _assemble(self._map)
+            value = self._map.result_list()
             self._value = value[0] if self._single else value
             self._map.results, self._map.out = {}, None
             self._have_value = True
@@ -89,46 +77,46 @@ class AsyncResult:
         return f"<AsyncResult {m.kindname} {m.state} {m.done}/{m.total}>"
 
 
-def iter_ordered(scheduler: Any, m: Any) -> Iterator[Any]:
+def iter_ordered(scheduler: Scheduler, m: Map) -> Iterator[Any]:
     """Yield results in input order as soon as each is ready."""
     m.streaming = True
     pos = 0
     try:
         while True:
-            scheduler.wait(m, lambda: pos in m.results or m.state != "running")
+            scheduler.wait(m, lambda: pos in m.results or m.ended)
             chunk = m.results.pop(pos, None)
             if chunk is not None:
                 pos += len(chunk)
                 yield from chunk
-            elif m.state == "done":
+            elif m.state is MapState.DONE:
                 scheduler.flush_events()
                 return
-            elif m.state != "running":
+            elif m.ended:
                 raise m.error
     except KeyboardInterrupt:
         scheduler.cancel(m)
         raise
     finally:
-        if m.state == "running":          # abandoned half-way
+        if m.running:          # abandoned half-way
             scheduler.abandon(m)
 
 
-def iter_unordered(scheduler: Any, m: Any) -> Iterator[Any]:
+def iter_unordered(scheduler: Scheduler, m: Map) -> Iterator[Any]:
     """Yield results in the order they finish."""
     m.streaming = True
     try:
         while True:
-            scheduler.wait(m, lambda: bool(m.arrivals) or m.state != "running")
+            scheduler.wait(m, lambda: bool(m.arrivals) or m.ended)
             if m.arrivals:
                 yield from m.arrivals.popleft()
-            elif m.state == "done":
+            elif m.state is MapState.DONE:
                 scheduler.flush_events()
                 return
-            elif m.state != "running":
+            elif m.ended:
                 raise m.error
     except KeyboardInterrupt:
         scheduler.cancel(m)
         raise
     finally:
-        if m.state == "running":
+        if m.running:
             scheduler.abandon(m)

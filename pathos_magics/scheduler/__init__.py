@@ -1,0 +1,18 @@
+"""One scheduler for every pool: chunks, windows, retries, cancel, events.
+
+    tasks.py     a submitted map (Map, its named states) and its chunks
+    core.py      maps in, chunks out to workers, results back   (SchedulerCore)
+    recovery.py  a worker lost: requeue, replace, fail           (Recovery)
+    control.py   waiting, cancel, close/join/terminate           (Scheduler)
+    results.py   what a map hands back: AsyncResult, iterators
+
+Each layer subclasses the one above it in this list; pools use
+:class:`Scheduler`.  Imports point down only: transports, wire, serialize,
+events.
+"""
+from .control import Scheduler
+from .results import AsyncResult, TimeoutError, iter_ordered, iter_unordered  # noqa: A004
+from .tasks import Map, MapState
+
+__all__ = ["AsyncResult", "Map", "MapState", "Scheduler", "TimeoutError",
+           "iter_ordered", "iter_unordered"]

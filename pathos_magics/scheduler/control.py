@@ -1,0 +1,116 @@
+"""The scheduler's caller side: waiting, cancelling, closing.
+
+``Scheduler`` is the class pools use: the core (core.py) with worker-loss
+handling (recovery.py), plus what the caller's thread does: wait for a map
+in short slices (so Ctrl-C lands; a serial pool's tasks run inside these
+waits), cancel one, and close, join or terminate the pool.
+"""
+from __future__ import annotations
+
+import logging
+import time
+from typing import Callable, Optional
+
+from ..errors import PoolClosedError
+from .recovery import Recovery
+from .tasks import Map, MapState
+
+_log = logging.getLogger(__name__)
+
+WAIT_SLICE = 0.1        # waits wake this often, so KeyboardInterrupt lands
+
+
+class Scheduler(Recovery):
+    """Feeds the maps of one pool to its workers; see core.SchedulerCore."""
+
+    # ------------------------------------------------------------ waiting
+
+    def wait(self, m: Map, until: Callable[[], bool],
+             timeout: Optional[float] = None) -> bool:
+        """Wait (in short slices) until ``until()`` under the lock; False on
+        timeout.  Runs serial-worker chunks while waiting."""
+        deadline = None if timeout is None else time.monotonic() + timeout
+        while True:
+            with self._lock:
+                if until():
+                    return True
+                left = None if deadline is None else deadline - time.monotonic()
+                if left is not None and left <= 0:
+                    return False
+                if not self._pump_one():
+                    self._changed.wait(WAIT_SLICE if left is None
+                                       else min(WAIT_SLICE, left))
+
+    def _pump_one(self) -> bool:
+        ran = False
+        for t in self._pumps:
+            ran = t.pump() or ran
+        return ran
+
+    # ------------------------------------------------------------ cancel
+
+    def cancel(self, m: Map, reason: Optional[BaseException] = None) -> None:
+        """Stop a map now: queued chunks dropped, running ones interrupted.
+
+        Waits up to ``cancel_timeout`` for workers to confirm; a worker that
+        does not is killed (and replaced), so the next map finds it free.
+        """
+        with self._lock:
+            self._fail(m, reason or KeyboardInterrupt(), MapState.CANCELLED)
+        self._flush_events()
+        # every worker answers for its chunks of m (a serial worker's are
+        # answered as the wait pumps it)
+        self.wait(m, lambda: m.inflight <= 0, self.cancel_timeout)
+        with self._lock:
+            stuck = [w for w in self._workers
+                     if any(c.map is m for c in w.inflight.values())]
+        for w in stuck:
+            _log.warning("worker %s did not stop its task within %.1fs; killing it",
+                         w.label, self.cancel_timeout)
+            w.kill()
+        self._flush_events()
+
+    def abandon(self, m: Map) -> None:
+        """Its consumer went away: stop feeding it, without waiting."""
+        with self._lock:
+            self._fail(m, PoolClosedError("the iterator was closed"), MapState.CANCELLED)
+        self._flush_events()
+
+    # ------------------------------------------------------------ lifecycle
+
+    def close(self) -> None:
+        """Take no new maps; running ones finish."""
+        with self._lock:
+            if self.state == "running":
+                self.state = "closed"
+
+    def join(self, timeout: Optional[float] = None) -> None:
+        """After close(): wait for running maps, then stop the workers."""
+        with self._lock:
+            if self.state == "running":
+                raise ValueError(f"{self.name} is still running: call close() "
+                                 "or terminate() before join()")
+            maps = list(self._maps.values())
+        for m in maps:
+            self.wait(m, lambda m=m: m.ended, timeout)
+        self._stop_workers(timeout=5.0)
+
+    def terminate(self) -> None:
+        """Cancel every map and stop every worker now."""
+        with self._lock:
+            self.state = "terminated"
+            for m in list(self._maps.values()):
+                self._fail(m, PoolClosedError(f"{self.name} was terminated "
+                                              "while this map ran."), MapState.CANCELLED)
+        self._stop_workers(timeout=1.0)
+
+    def _stop_workers(self, timeout: float) -> None:
+        with self._lock:
+            if self.state == "running":
+                self.state = "closed"
+            for w in self._workers:
+                w.lost = True
+            self._workers = []
+        for t in self._transports:
+            t.close(timeout)
+        self._flush_events()
