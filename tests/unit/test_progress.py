@@ -8,7 +8,6 @@ import pytest
 
 import pathos_magics.progress as progress
 from pathos_magics import events as ev
-from pathos_magics import worker
 from pathos_magics.progress import Origin, ProgressObserver, ProgressState, TqdmView
 
 POOL = "ProcessPool(ncpus=2)"
@@ -191,8 +190,8 @@ def test_the_timer_thread_renders_then_stops():
 
 def test_final_state_when_done(obs, rec):
     obs(started(0.0))
-    obs(ev.WorkerBusy(worker="local-0", busy=True))
-    obs(ev.WorkerBusy(worker="local-1", busy=True))
+    obs(ev.WorkerBusy(pool=POOL, worker="local-0", busy=True))
+    obs(ev.WorkerBusy(pool=POOL, worker="local-1", busy=True))
     obs.tick(now=0.5)
     assert {w.state for w in rec.calls[-1][1].workers} == {"busy"}
     obs(done(1.0, 60, count=60))
@@ -216,7 +215,7 @@ def test_final_state_when_failed(obs, rec):
     obs(done(0.8, 37))
     err = ValueError("boom")
     obs(ev.TaskFailed(map_id=1, worker="local-1", index=37, error=err, time=0.9))
-    obs(ev.WorkerLost(worker="local-0", reason="killed", time=0.9))
+    obs(ev.WorkerLost(pool=POOL, worker="local-0", reason="killed", time=0.9))
     obs(finished(1.0, 37, state="failed", error=err))
     final = rec.calls[-1][1]
     assert final.state == "failed" and final.failures == 1
@@ -274,9 +273,9 @@ def test_unknown_total_then_known(obs, rec):
 
 def test_a_replacement_worker_joins_the_map(obs, rec):
     obs(started(0.0))
-    obs(ev.WorkerLost(worker="local-1", reason="killed"))
-    obs(ev.WorkerUp(worker="local-2"))
-    obs(ev.WorkerUp(worker="node1-0"))       # another pool's worker
+    obs(ev.WorkerLost(pool=POOL, worker="local-1", reason="killed"))
+    obs(ev.WorkerUp(pool=POOL, worker="local-2"))
+    obs(ev.WorkerUp(pool="ParallelPool(ncpus=1)", worker="node1-0"))   # another pool's
     obs.tick(now=0.5)
     states = {w.label: w.state for w in rec.calls[-1][1].workers}
     assert states == {"local-0": "idle", "local-1": "lost", "local-2": "idle"}
@@ -329,20 +328,41 @@ def test_a_broken_view_never_breaks_the_map():
 
 # ---------------------------------------------------------------- nested maps
 
-def test_nothing_is_shown_inside_a_worker_process(obs, rec, monkeypatch):
-    monkeypatch.setattr(worker, "IN_WORKER", True)
-    obs(started(0.0))
+def test_nothing_is_shown_for_a_map_a_worker_started(obs, rec):
+    obs(ev.MapStarted(map_id=1, pool=POOL, total=100, workers=(), nested=True, time=0.0))
     obs.tick(now=1.0)
     obs(finished(2.0, 100))
     assert rec.calls == [] and obs.active == 0
 
 
-def test_nothing_is_shown_for_a_map_started_in_a_worker_thread(obs, rec):
-    t = threading.Thread(target=obs, args=(started(0.0),), name="pathos-thread-3")
-    t.start()
-    t.join()
-    obs.tick(now=1.0)
-    assert rec.calls == [] and obs.active == 0
+def _nested_flags(x):
+    from pathos_magics import events
+    from pathos_magics.pools import SerialPool
+    seen = []
+    fn = events.subscribe(lambda e: seen.append(e.nested)
+                          if isinstance(e, events.MapStarted) else None)
+    try:
+        SerialPool().map(abs, [-x])
+    finally:
+        events.unsubscribe(fn)
+    return seen
+
+
+def test_maps_started_by_tasks_say_so_in_threads_and_processes():
+    from pathos_magics.pools import ProcessPool, ThreadPool
+    seen = []
+    fn = ev.subscribe(lambda e: seen.append((e.pool, e.nested))
+                      if isinstance(e, ev.MapStarted) else None)
+    try:
+        with ThreadPool(2) as pool:
+            pool.map(_nested_flags, range(2))
+    finally:
+        ev.unsubscribe(fn)
+    assert ("ThreadPool(ncpus=2)", False) in seen
+    assert ("SerialPool()", True) in seen
+    assert ("SerialPool()", False) not in seen
+    with ProcessPool(2) as pool:
+        assert pool.map(_nested_flags, range(2)) == [[True], [True]]
 
 
 def test_a_map_started_on_a_scheduler_thread_is_still_shown(obs, rec):
@@ -452,7 +472,7 @@ def test_text_bar_for_a_real_map_with_policy_on(capsys):
 
 def test_widget_bundle_has_the_view_and_a_plain_text_summary():
     pytest.importorskip("ipywidgets")
-    from pathos_magics.widgets.progress import ProgressWidget
+    from pathos_magics.progress.widget import ProgressWidget
     state = ProgressState(map_id=1, pool=POOL, kind="map", done=30, total=60,
                           state="running", elapsed=1.0)
     widget = ProgressWidget(state)

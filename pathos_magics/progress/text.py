@@ -4,7 +4,7 @@ from __future__ import annotations
 import sys
 from typing import Any
 
-from .progress_state import ProgressState
+from .state import ProgressState
 
 
 class TqdmView:

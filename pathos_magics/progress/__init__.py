@@ -6,12 +6,19 @@
         pool.map(f, xs)
     progress.last_state()           # the final state of the last map shown
 
-One :class:`ProgressObserver` (widgets/progress_observer.py) observes
-``events.GLOBAL`` while the policy is not 'off'.  For each map it picks a view
-when the map starts: an ipywidgets display in a kernel (widgets/progress.py),
-a tqdm bar on stderr in a terminal (widgets/progress_text.py), or none.  A
-map is shown only once it has run for 0.5 s, never inside a worker, and
-re-rendered at most every 0.1 s from the latest state the events built.
+The progress front, one package:
+
+    __init__.py  the policy (this module): on/off/auto, which view a new map gets
+    observer.py  ProgressObserver: events -> one state per map, renders views
+    state.py     ProgressState, WorkerState: what a view shows (plain data)
+    text.py      TqdmView: a tqdm bar on stderr (terminals)
+    widget.py    WidgetView: the ipywidgets display (the only ipywidgets import)
+
+One :class:`ProgressObserver` observes ``events.GLOBAL`` while the policy is
+not 'off'.  For each map it picks a view when the map starts: an ipywidgets
+display in a kernel, a tqdm bar on stderr in a terminal, or none.  A map is
+shown only once it has run for 0.5 s, never when a worker's task started it,
+and re-rendered at most every 0.1 s from the latest state the events built.
 
 Nothing here imports IPython or ipywidgets: the kernel is found through
 ``sys.modules`` and the widget view is imported when the first widget is
@@ -29,11 +36,10 @@ import sys
 import threading
 from typing import Any, Iterator, Optional
 
-from . import events as ev
-from .widgets.progress_observer import (INTERVAL, THRESHOLD, Origin, ProgressObserver,
-                                        ViewFactory)
-from .widgets.progress_state import ProgressState, WorkerState
-from .widgets.progress_text import TqdmView
+from .. import events as ev
+from .observer import INTERVAL, THRESHOLD, Origin, ProgressObserver, ViewFactory
+from .state import ProgressState, WorkerState
+from .text import TqdmView
 
 __all__ = ["set_policy", "policy", "enable", "disable", "suppressed", "forced",
            "last_state", "running", "observer", "ProgressState", "WorkerState",
@@ -47,7 +53,7 @@ POLICIES = ("on", "off", "auto")
 # ---------------------------------------------------------------- the views
 
 def _widget_view(state: ProgressState) -> Any:
-    from .widgets.progress import WidgetView
+    from .widget import WidgetView
     return WidgetView(state)
 
 
@@ -136,7 +142,7 @@ class _Pinned:
 
 def _post_execute() -> None:
     obs = _observer
-    if obs is not None and (obs._tracks or obs._closing):
+    if obs is not None and obs.pending:
         obs.settle(_cell_id())
 
 

@@ -31,8 +31,7 @@ import time
 from typing import Any, Callable, Optional
 
 from .. import events as ev
-from .. import worker as _worker
-from .progress_state import ProgressState, WorkerState, describe_error
+from .state import ProgressState, WorkerState, describe_error
 
 _log = logging.getLogger(__name__)
 
@@ -166,8 +165,6 @@ class ProgressObserver:
     # -- the event callback: quick, never waits for a render
 
     def __call__(self, event: ev.Event) -> None:
-        if _worker.IN_WORKER:           # a nested map in a worker process
-            return
         handler = self._handlers.get(type(event))
         if handler is not None:
             handler(event)
@@ -177,6 +174,11 @@ class ProgressObserver:
         """Maps being tracked right now."""
         return len(self._tracks)
 
+    @property
+    def pending(self) -> bool:
+        """Whether a map is tracked or an ended one still being rendered."""
+        return bool(self._tracks or self._closing)
+
     def states(self, now: Optional[float] = None) -> list[ProgressState]:
         """The state of every map being tracked, oldest first."""
         now = self._clock() if now is None else now
@@ -184,7 +186,7 @@ class ProgressObserver:
             return [tr.snapshot(now) for tr in self._tracks.values()]
 
     def _started(self, e: ev.MapStarted) -> None:
-        if e.kind in _NOT_SHOWN or _in_worker_thread():
+        if e.kind in _NOT_SHOWN or e.nested:   # a map started by a worker's task
             return
         mode = self._mode_for()
         if mode is None:
@@ -268,25 +270,22 @@ class ProgressObserver:
         state = "busy" if e.busy else "idle"
         with self._lock:
             for tr in self._tracks.values():
-                w = tr.workers.get(e.worker)
+                w = tr.workers.get(e.worker) if tr.pool == e.pool else None
                 if w is not None and w[1] != "lost":
                     w[1] = state
 
     def _worker_lost(self, e: ev.WorkerLost) -> None:
         with self._lock:
             for tr in self._tracks.values():
-                w = tr.workers.get(e.worker)
+                w = tr.workers.get(e.worker) if tr.pool == e.pool else None
                 if w is not None:
                     w[1] = "lost"
 
     def _worker_up(self, e: ev.WorkerUp) -> None:
-        # A replacement: events do not say which pool it joined, so it joins
-        # the running maps whose workers share its label prefix.
-        prefix = e.worker.rpartition("-")[0]
+        # A replacement (or a host coming back) joins its pool's running maps.
         with self._lock:
             for tr in self._tracks.values():
-                if e.worker not in tr.workers and any(
-                        k.rpartition("-")[0] == prefix for k in tr.workers):
+                if tr.pool == e.pool and e.worker not in tr.workers:
                     tr.workers[e.worker] = [0, "idle"]
 
     # -- rendering (the timer thread, and the final state)
@@ -439,13 +438,3 @@ class ProgressObserver:
         self._thread, self._tracks, self._dormant = None, {}, True
         self._closing, self._ending = set(), collections.deque()
 
-
-def _in_worker_thread() -> bool:
-    # Thread workers run tasks on threads named "pathos-<label>"; the
-    # scheduler's own threads ("pathos-reader-*", "pathos-thread-relay")
-    # deliver events and are not workers.
-    probe = getattr(_worker, "in_worker", None)     # a thread-aware flag, if any
-    if probe is not None and probe():
-        return True
-    name = threading.current_thread().name
-    return (name.startswith("pathos-thread-") and name != "pathos-thread-relay")

@@ -21,7 +21,7 @@ from typing import Any, Optional
 import ipywidgets as W
 from IPython.display import display
 
-from .progress_state import ProgressState
+from .state import ProgressState
 
 _BAR_STYLE = {"running": "", "done": "success", "failed": "danger",
               "cancelled": "warning"}
