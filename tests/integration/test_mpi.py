@@ -503,7 +503,7 @@ def test_handshake_refuses_a_wrong_key_and_a_silent_peer():
 
     from multiprocess.connection import Connection, answer_challenge, deliver_challenge
 
-    from pathos_magics.transports.mpi_launch import _authenticate
+    from pathos_magics.transports.mpi.launcher import authenticate
     key = os.urandom(32)
 
     def tcp_pair():
@@ -525,17 +525,17 @@ def test_handshake_refuses_a_wrong_key_and_a_silent_peer():
     ours, theirs = tcp_pair()
     t = threading.Thread(target=impostor, args=(theirs, os.urandom(32)))
     t.start()
-    assert _authenticate(ours, key, 5.0) is None
+    assert authenticate(ours, key, 5.0) is None
     t.join(5)
     ours, silent = tcp_pair()                       # connects, then says nothing
     t0 = time.monotonic()
-    assert _authenticate(ours, key, 0.5) is None
+    assert authenticate(ours, key, 0.5) is None
     assert time.monotonic() - t0 < 3
     silent.close()
     ours, friend = tcp_pair()
     t = threading.Thread(target=impostor, args=(friend, key))
     t.start()
-    conn = _authenticate(ours, key, 5.0)
+    conn = authenticate(ours, key, 5.0)
     assert conn is not None
     conn.close()
     t.join(5)

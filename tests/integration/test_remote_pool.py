@@ -17,7 +17,7 @@ from pathos_magics import events as ev
 from pathos_magics import hosts, ssh, wire
 from pathos_magics.errors import PoolClosedError, TransportError
 from pathos_magics.pools.parallel import ParallelPool, RemotePool
-from pathos_magics.transports.ssh import ChannelConnection, SSHTransport
+from pathos_magics.transports.ssh.transport import ChannelConnection, SSHTransport
 
 pytestmark = pytest.mark.integration
 

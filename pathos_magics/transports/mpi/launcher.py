@@ -1,4 +1,4 @@
-"""Starting an MPI job and connecting to it, for :mod:`.mpi`.
+"""Starting an MPI job and connecting to it (the kernel's side).
 
 :class:`Launcher` builds the ``mpiexec ... python -m pathos_magics.mpi``
 argv and environment and starts it in its own session;
@@ -6,8 +6,8 @@ argv and environment and starts it in its own session;
 invitation on the launcher's stdin, the HMAC challenge both ways, one HELLO
 per rank), ending the job and saying why if it fails to start.
 :func:`describe_end` reads how a job ended from the launcher's exit code
-and output; :func:`_signal_group`, :func:`_tail` and :func:`pidfd_works`
-are shared with the running job in :mod:`.mpi`.
+and output; :func:`tail` and :func:`pidfd_works` serve the running job in
+transport.py too.
 
 Sections: the launcher's process; why a job ended; launching; the
 handshake.
@@ -15,10 +15,8 @@ handshake.
 from __future__ import annotations
 
 import importlib.util
-import json
 import logging
 import os
-import pickle
 import re
 import select
 import shlex
@@ -34,25 +32,19 @@ from typing import Any, Optional
 from multiprocess.connection import (AuthenticationError, Connection,
                                      answer_challenge, deliver_challenge)
 
-from .. import wire
-from ..errors import TransportError
-from ..mpi import PREFIX
+from ... import wire
+from ...errors import TransportError
+from ...system import stop_group
+from .protocol import unpack_frame
 
 _log = logging.getLogger(__name__)
 
 # ---------------------------------------------------------------- the launcher's process
 
-_EXIT_WAIT = 3.0          # after the link drops, how long the launcher may take to exit
+EXIT_WAIT = 3.0          # after the link drops, how long the launcher may take to exit
 
 
-def _signal_group(pgid: int, sig: int) -> None:
-    try:
-        os.killpg(pgid, sig)
-    except (ProcessLookupError, PermissionError):
-        pass
-
-
-def _tail(log: Any, limit: int = 4000) -> str:
+def tail(log: Any, limit: int = 4000) -> str:
     """The end of the launcher's output, read through our own descriptor
     (the file has no name: nothing is left on disk, even if the kernel dies)."""
     try:
@@ -227,7 +219,7 @@ def open_listener(host: str) -> socket.socket:
 
 
 def accept_job(server: socket.socket, proc: subprocess.Popen, authkey: bytes,
-               invitation: dict, count: int, timeout: float, log: Any
+               invitation: bytes, count: int, timeout: float, log: Any
                ) -> tuple[Connection, dict[int, dict]]:
     """Invite the job's relay, authenticate it, and collect one HELLO per
     rank; on any failure end the job and raise TransportError."""
@@ -244,9 +236,9 @@ def accept_job(server: socket.socket, proc: subprocess.Popen, authkey: bytes,
         raise TransportError(f"{exc}; {_start_failure(proc, log)}") from None
 
 
-def _invite(proc: subprocess.Popen, invitation: dict) -> None:
+def _invite(proc: subprocess.Popen, invitation: bytes) -> None:
     try:
-        proc.stdin.write((json.dumps(invitation) + "\n").encode())
+        proc.stdin.write(invitation)
         proc.stdin.close()
     except OSError:
         pass                              # it exited already: reported below
@@ -260,12 +252,12 @@ def _accept(server: socket.socket, proc: subprocess.Popen, authkey: bytes,
         if not ready:
             continue
         sock, _ = server.accept()
-        conn = _authenticate(sock, authkey, min(5.0, left))
+        conn = authenticate(sock, authkey, min(5.0, left))
         if conn is not None:
             return conn
 
 
-def _authenticate(sock: socket.socket, authkey: bytes, timeout: float
+def authenticate(sock: socket.socket, authkey: bytes, timeout: float
                   ) -> Optional[Connection]:
     """The HMAC challenge both ways, bounded (a silent peer cannot hold the
     start); None if the peer is not our job."""
@@ -303,8 +295,7 @@ def _hellos(conn: Connection, proc: subprocess.Popen, ranks: int,
             data = conn.recv_bytes()
         except (EOFError, OSError) as exc:
             raise TransportError(f"the MPI job's link closed during start ({exc})") from None
-        (rank,) = PREFIX.unpack_from(data)
-        msg = pickle.loads(memoryview(data)[PREFIX.size:])
+        rank, msg = unpack_frame(data)
         if msg[0] == wire.HELLO:
             hellos[rank] = msg[1]
     return hellos
@@ -321,22 +312,11 @@ def _left(proc: subprocess.Popen, deadline: float, what: str) -> float:
 
 
 def _end_failed_start(proc: subprocess.Popen) -> None:
-    if proc.poll() is None:
-        _signal_group(proc.pid, signal.SIGTERM)     # the launcher ends its ranks
-        try:
-            proc.wait(1.0)
-        except subprocess.TimeoutExpired:
-            pass
-    if proc.poll() is None:
-        _signal_group(proc.pid, signal.SIGKILL)
-    try:
-        proc.wait(_EXIT_WAIT)
-    except subprocess.TimeoutExpired:
-        pass
+    stop_group(proc, grace=1.0)        # SIGTERM: the launcher ends its ranks
 
 
 def _start_failure(proc: subprocess.Popen, log: Any) -> str:
-    tail = _tail(log, 1500).strip()
+    tail = tail(log, 1500).strip()
     where = f"its output ends with:\n{tail}" if tail else "it printed nothing"
     return (f"{where}\nCheck that `{proc.args[0]} -n 2 {sys.executable} -c "
             f"'import mpi4py.MPI'` works here. {_INSTALL_HINT}")

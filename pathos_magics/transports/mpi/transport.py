@@ -1,7 +1,7 @@
 """Workers in an MPI job, reached through one authenticated connection.
 
 The transport starts ``mpiexec -n N+1 python -m pathos_magics.mpi`` (see
-:mod:`pathos_magics.mpi` for what runs inside) in its own session, and
+job.py for what runs inside) in its own session, and
 listens on 127.0.0.1 for the job's relay rank to connect back, with a fresh
 authkey handed over on the launcher's stdin.  Every worker rank becomes one
 :class:`MpiWorker`: the scheduler sees N ordinary workers, so windows,
@@ -20,15 +20,13 @@ at once and no signal can reach a process that reused a rank's pid.
 
 Sections: the worker handle and the job; the pidfd watch; the transport.
 Starting the job and connecting to it (the launcher, the handshake, and
-reading why a job ended from the launcher's output) is in
-:mod:`pathos_magics.transports.mpi_launch`.
+reading why a job ended from the launcher's output) is in launcher.py.
 """
 from __future__ import annotations
 
 import itertools
 import logging
 import os
-import pickle
 import select
 import signal
 import socket
@@ -38,12 +36,13 @@ import threading
 import time
 from typing import Any, Callable, Optional
 
-from .. import wire
-from ..errors import TransportError
-from ..mpi import BYE, PREFIX
-from .base import Transport, WorkerHandle, WorkerSink
-from .mpi_launch import (_EXIT_WAIT, Launcher, _signal_group, _tail, accept_job,
-                         describe_end, open_listener, pidfd_works)
+from ... import wire
+from ...errors import TransportError
+from ...system import signal_group
+from ..base import Transport, WorkerHandle, WorkerSink
+from .launcher import (EXIT_WAIT, Launcher, accept_job, describe_end, open_listener,
+                       pidfd_works, tail)
+from .protocol import BYE, invitation, pack_frame, unpack_frame
 
 _log = logging.getLogger(__name__)
 
@@ -109,7 +108,7 @@ class _Job:
     def send(self, rank: int, msg: tuple) -> None:
         if self.end_reason is not None:
             raise OSError(self.end_reason)
-        data = PREFIX.pack(rank) + pickle.dumps(msg, protocol=pickle.HIGHEST_PROTOCOL)
+        data = pack_frame(rank, msg)
         with self._send_lock:
             self.conn.send_bytes(data)
 
@@ -120,18 +119,17 @@ class _Job:
         every worker lost (unless the job was being closed)."""
         try:
             while True:
-                data = self.conn.recv_bytes()
-                (rank,) = PREFIX.unpack_from(data)
+                rank, msg = unpack_frame(self.conn.recv_bytes())
                 worker = self.workers.get(rank)
                 if worker is not None:
-                    sink.on_message(worker, pickle.loads(memoryview(data)[PREFIX.size:]))
+                    sink.on_message(worker, msg)
         except (EOFError, OSError):
             pass
         self._report_end(sink)
 
     def _report_end(self, sink: WorkerSink) -> None:
         try:
-            self.proc.wait(_EXIT_WAIT)
+            self.proc.wait(EXIT_WAIT)
         except subprocess.TimeoutExpired:
             pass
         try:
@@ -162,7 +160,7 @@ class _Job:
         """(the workers that may have died first, the reason to report)."""
         if self._kill_reason is not None:
             return [], f"the MPI job was ended: {self._kill_reason}"
-        hydra_pid, status = describe_end(self.proc.poll(), _tail(self.log))
+        hydra_pid, status = describe_end(self.proc.poll(), tail(self.log))
         first = self.ranks.first_dead() if self.ranks else []
         first = first or ([hydra_pid] if hydra_pid else [])
         # the launcher's status is about the rank it named, maybe another one
@@ -203,7 +201,7 @@ class _Job:
             _log.warning("the MPI job (mpiexec pid %s) did not stop within "
                          "%.1fs; ending it", self.proc.pid, timeout)
         self.teardown()
-        if not self.ended.wait(_EXIT_WAIT):
+        if not self.ended.wait(EXIT_WAIT):
             _log.warning("the MPI job's link did not close after the job ended")
 
     def kill(self, reason: str) -> None:
@@ -230,17 +228,19 @@ class _Job:
         processes known to be the job's: a pid is never reused under them."""
         launcher_ran = self.proc.poll() is None
         if launcher_ran and grace > 0:
-            _signal_group(self.proc.pid, signal.SIGTERM)
+            signal_group(self.proc.pid, signal.SIGTERM)
             try:
                 self.proc.wait(grace)
             except subprocess.TimeoutExpired:
                 pass
         if self.proc.poll() is None:          # not reaped: its pgid is still ours
-            _signal_group(self.proc.pid, signal.SIGKILL)
+            signal_group(self.proc.pid, signal.SIGKILL)
+        # (not system.stop_group: the ranks are killed while the launcher is
+        # not yet reaped, so their pids cannot have been reused)
         if self.ranks is not None:
             self.ranks.kill(launcher_ran)
         try:
-            self.proc.wait(_EXIT_WAIT)
+            self.proc.wait(EXIT_WAIT)
         except subprocess.TimeoutExpired:
             _log.warning("mpiexec (pid %s) survived SIGKILL", self.proc.pid)
 
@@ -423,9 +423,9 @@ class MpiTransport(Transport):
         try:
             with open_listener(self.listen) as server:
                 proc = self.launcher.spawn(count + 1, log)
-                invitation = {"host": self._advertised(server), "authkey": authkey.hex(),
-                              "port": server.getsockname()[1]}
-                conn, hellos = accept_job(server, proc, authkey, invitation, count,
+                invite = invitation(self._advertised(server), server.getsockname()[1],
+                                    authkey)
+                conn, hellos = accept_job(server, proc, authkey, invite, count,
                                           self.start_timeout, log)
             return self._wrap(proc, conn, log, hellos, sink)
         except BaseException:

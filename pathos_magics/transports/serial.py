@@ -12,13 +12,13 @@ from .. import wire, worker
 from .base import Transport, WorkerHandle, WorkerSink
 
 
-class InlineWorker(WorkerHandle):
+class SerialWorker(WorkerHandle):
     in_process = True
 
     def __init__(self, label: str, sink: WorkerSink) -> None:
         super().__init__(label, "localhost")
         self._queue: "collections.deque[tuple]" = collections.deque()
-        self._runner = worker._Runner(_ToSink(self, sink), in_process=True)
+        self._runner = worker.Runner(_ToSink(self, sink), in_process=True)
 
     def send(self, msg: tuple) -> None:   # scheduler -> worker: queue it
         tag = msg[0]
@@ -27,7 +27,13 @@ class InlineWorker(WorkerHandle):
         elif tag == wire.CODE:
             self._runner.take_code(msg[1], msg[2])
         elif tag == wire.CANCEL:
+            # its queued chunks of that map go first: the next pump answers
+            # each at once (CANCELLED), so a cancel never waits behind tasks
             self._runner.cancelled.add(msg[1])
+            mine = [m for m in self._queue if m[1] == msg[1]]
+            for m in mine:
+                self._queue.remove(m)
+            self._queue.extendleft(reversed(mine))
         elif tag == wire.FORGET:
             self._runner.forget(msg[1])
 
@@ -42,30 +48,33 @@ class InlineWorker(WorkerHandle):
     def stop(self, timeout: float) -> None:
         self._queue.clear()
 
-    kill = stop
+    def kill(self) -> None:
+        # Nothing runs behind the caller's back: a serial task is never
+        # stuck in another thread, only queued chunks are dropped.
+        self._queue.clear()
 
 
 class _ToSink:
     """The runner's channel: what it sends goes straight to the scheduler."""
 
-    def __init__(self, worker_: InlineWorker, sink: WorkerSink) -> None:
+    def __init__(self, worker_: SerialWorker, sink: WorkerSink) -> None:
         self._worker, self._sink = worker_, sink
 
     def send(self, msg: tuple) -> None:
         self._sink.on_message(self._worker, msg)
 
 
-class InlineTransport(Transport):
+class SerialTransport(Transport):
     name = "serial"
     can_replace = False
     in_process = True
 
     def __init__(self) -> None:
-        self.workers: list[InlineWorker] = []
+        self.workers: list[SerialWorker] = []
 
     def start(self, count: int, sink: WorkerSink, first_index: int = 0
-              ) -> list[InlineWorker]:
-        w = InlineWorker(f"serial-{first_index}", sink)
+              ) -> list[SerialWorker]:
+        w = SerialWorker(f"serial-{first_index}", sink)
         w.transport = self
         self.workers.append(w)
         return [w]

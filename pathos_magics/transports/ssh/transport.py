@@ -12,7 +12,7 @@ How a host joins a pool::
          <- "PATHOS_MAGICS_BOOT status=missing"     no: exit (we copy them
             SFTP site.zip into a private folder,        over, then launch again)
             launch again
-    stdin -> authkey (hex line)                     pathos_magics.server.main:
+    stdin -> authkey (hex line)                     transports/ssh/server.py:
          <- "PATHOS_MAGICS_SERVER port=P cpus=N"    listens on 127.0.0.1:P
     per worker: direct-tcpip channel to 127.0.0.1:P ->  fork a worker
                 HMAC challenge both ways                 worker.process_main
@@ -26,7 +26,6 @@ retries its chunks on the other workers; the next ``start`` reconnects.
 """
 from __future__ import annotations
 
-import io
 import logging
 import os
 import posixpath
@@ -35,25 +34,22 @@ import struct
 import sys
 import threading
 import time
-import uuid
 from typing import Optional
 
 import paramiko
 
-from .. import wire
-from ..errors import TransportError
-from ..server import BOOT, package_tag, site_zip, source_digest
-from ..ssh.copier import makedirs
-from ..ssh.pipe import Stream
-from ..ssh.session import SSHError, Session, get_session
-from .base import ChannelWorker, Transport, WorkerSink
+from ... import wire
+from ...errors import TransportError
+from ...ssh.pipe import Stream
+from ...ssh.session import SSHError, Session, get_session
+from ...system import split_user
+from ..base import ChannelWorker, Transport, WorkerSink
+from .bootstrap import boot_argv, package_tag, ship_packages
+from .protocol import (BOOT_TAG, DEFAULT_REMOTE_DIR, ENV_REMOTE_DIR, SERVER_TAG,
+                       parse_fields)
 
 _log = logging.getLogger(__name__)
 
-ENV_REMOTE_DIR = "PATHOS_MAGICS_REMOTE_DIR"
-DEFAULT_REMOTE_DIR = "~/.cache/pathos_magics"
-BOOT_TAG = "PATHOS_MAGICS_BOOT"
-SERVER_TAG = "PATHOS_MAGICS_SERVER"
 LAUNCH_TIMEOUT = 30.0         # boot + imports + banner
 RETRY_AFTER = 5.0             # a host that just failed is not retried sooner
 
@@ -137,29 +133,9 @@ class SSHWorker(ChannelWorker):
 
 # ---------------------------------------------------------------- packages
 
-def _sftp_path(path: str) -> str:
-    """SFTP starts in the home folder and does not expand ``~``."""
-    if path == "~":
-        return "."
-    return path[2:] if path.startswith("~/") else path
-
-
-def ship_packages(session: Session, private: str) -> None:
-    """Copy the packages into ``private`` on the host, atomically."""
-    data = site_zip()
-    with session.sftp() as sftp:
-        folder = _sftp_path(private)
-        makedirs(sftp, folder, mode=0o700)
-        tmp = posixpath.join(folder, f"site.zip.{uuid.uuid4().hex}")
-        sftp.putfo(io.BytesIO(data), tmp)
-        sftp.posix_rename(tmp, posixpath.join(folder, "site.zip"))
-    _log.info("copied pathos_magics, dill and multiprocess (%d kB) to %s:%s",
-              len(data) // 1024, session.target.alias, private)
-
-
 # ---------------------------------------------------------------- the server
 
-class _Server:
+class RemoteServer:
     """A running ``pathos-server`` on a host: its exec channel and port."""
 
     def __init__(self, chan: paramiko.Channel, port: int, cpus: int, pid: int,
@@ -181,10 +157,6 @@ class _Server:
         self.chan.close()
 
 
-def _parse_fields(line: str) -> dict[str, str]:
-    return dict(f.split("=", 1) for f in line.split()[1:] if "=" in f)
-
-
 def _read_launch(chan: paramiko.Channel, deadline: float
                  ) -> tuple[dict[str, str], dict[str, str], str]:
     """Read the server's stdout until its banner; (boot, banner, stderr)."""
@@ -203,10 +175,10 @@ def _read_launch(chan: paramiko.Channel, deadline: float
             raw, buf = buf.split(b"\n", 1)
             line = raw.decode(errors="replace").strip()
             if line.startswith(BOOT_TAG):
-                boot = _parse_fields(line)
+                boot = parse_fields(line)
             elif line.startswith(SERVER_TAG):
                 chan.settimeout(None)
-                return boot, _parse_fields(line), ""
+                return boot, parse_fields(line), ""
     err = b""
     while chan.recv_stderr_ready():
         err += chan.recv_stderr(65536)
@@ -262,7 +234,7 @@ class SSHTransport(Transport):
                  remote_dir: Optional[str] = None, connect_timeout: float = 10.0,
                  label: Optional[str] = None) -> None:
         self.host = host
-        self.label = label or host.rpartition("@")[2]
+        self.label = label or split_user(host)[1]
         self.name = f"ssh:{self.label}"
         self.workers = workers
         self.python = python
@@ -271,7 +243,7 @@ class SSHTransport(Transport):
                            or DEFAULT_REMOTE_DIR)
         self.connect_timeout = connect_timeout
         self.shipped = False           # whether packages were copied over
-        self._server: Optional[_Server] = None
+        self._server: Optional[RemoteServer] = None
         self._handles: list[SSHWorker] = []
         self._lock = threading.RLock()
         self._failed: Optional[tuple[float, BaseException]] = None
@@ -292,7 +264,7 @@ class SSHTransport(Transport):
             self._ensure_server()
             return self.count
 
-    def _ensure_server(self) -> _Server:
+    def _ensure_server(self) -> RemoteServer:
         if self._closed:
             raise TransportError(f"the transport to {self.host} is closed; "
                                  "start a new pool (pool.restart()).")
@@ -317,7 +289,7 @@ class SSHTransport(Transport):
         return get_session(self.host, accept_new_host_key=self.accept_new_host_key,
                            timeout=self.connect_timeout)
 
-    def _launch(self) -> _Server:
+    def _launch(self) -> RemoteServer:
         session = self._session()
         private = posixpath.join(self.remote_dir, package_tag())
         server = self._try_launch(session, private)
@@ -331,21 +303,11 @@ class SSHTransport(Transport):
                 "even after copying it there. Check that the folder is writable.")
         return server
 
-    def _boot_command(self, private: str) -> str:
-        import dill
-        import multiprocess
-        import pathos_magics
-        want = "%d.%d" % sys.version_info[:2]
-        digest = source_digest(os.path.dirname(pathos_magics.__file__))
-        argv = shlex.split(self.python) + [
-            "-c", BOOT, want, digest, dill.__version__, multiprocess.__version__,
-            private, "--label", self.label, "--workers", str(self.workers or 0)]
-        return shlex.join(argv)
-
-    def _try_launch(self, session: Session, private: str) -> Optional[_Server]:
+    def _try_launch(self, session: Session, private: str) -> Optional[RemoteServer]:
         """Start the server; None when the host needs our packages first."""
         authkey = wire.new_authkey()
-        chan = session.exec(self._boot_command(private))
+        chan = session.exec(shlex.join(boot_argv(self.python, private, self.label,
+                                                 self.workers or 0)))
         try:
             chan.sendall(authkey.hex().encode() + b"\n")   # stdin, never argv
         except OSError as exc:
@@ -355,7 +317,7 @@ class SSHTransport(Transport):
         if banner:
             threading.Thread(target=_drain_output, args=(chan, self.label),
                              daemon=True, name=f"pathos-ssh-out-{self.label}").start()
-            return _Server(chan, int(banner["port"]), int(banner.get("cpus", 1)),
+            return RemoteServer(chan, int(banner["port"]), int(banner.get("cpus", 1)),
                            int(banner.get("pid", 0)), authkey)
         chan.close()
         status = boot.get("status")
@@ -396,7 +358,7 @@ class SSHTransport(Transport):
             handle.start_reader()
         return started
 
-    def _connect(self, session: Session, server: _Server, sink: WorkerSink,
+    def _connect(self, session: Session, server: RemoteServer, sink: WorkerSink,
                  label: str) -> SSHWorker:
         from multiprocess.connection import (AuthenticationError,
                                              answer_challenge, deliver_challenge)

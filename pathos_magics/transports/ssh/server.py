@@ -1,0 +1,198 @@
+"""The host's side: the remote worker server (``pathos-server``, or
+``python -m pathos_magics.server``).
+
+Started by the kernel over ssh on each host (transport.py, bootstrap.py).  How it is used::
+
+    kernel                               host
+    ------                               ----
+    ssh exec: python -m pathos_magics.server --workers 8
+    stdin  <- authkey (hex, one line)     reads it (never from argv: argv is
+                                          visible to every user of the host)
+                                          binds 127.0.0.1:0 (a free port)
+    stdout -> "PATHOS_MAGICS_SERVER port=41234 pid=... cpus=8"
+    direct-tcpip channel to 127.0.0.1:41234, one per worker
+                                          accept -> fork a worker process:
+                                          HMAC challenge both ways with the
+                                          authkey, then worker.process_main
+    ssh channel closes (kernel gone) ->   stdin EOF: kill every worker, exit
+
+Nothing listens on a public address, a connection without the authkey is
+refused, and no worker outlives the server (each dies with its parent), so
+a host keeps no process once the kernel's connection is gone.
+"""
+from __future__ import annotations
+
+import argparse
+import logging
+import os
+import select
+import signal
+import socket
+import sys
+import threading
+from typing import Optional
+
+from ...system import cpu_count, die_with_parent, stop_children
+from .protocol import AUTHKEY_TIMEOUT, HANDSHAKE_TIMEOUT, server_banner
+
+STOP_GRACE = 1.0           # SIGTERM, then SIGKILL after this long
+
+_log = logging.getLogger("pathos_magics.server")
+
+
+def _parse(argv: Optional[list[str]]) -> argparse.Namespace:
+    p = argparse.ArgumentParser(
+        prog="pathos-server",
+        description="Serve pathos_magics workers on 127.0.0.1 to a kernel "
+                    "that reaches this host over ssh. The authkey is read "
+                    "from stdin (one hex line); the port is printed.")
+    p.add_argument("--workers", type=int, default=0,
+                   help="workers the kernel will connect (0: one per CPU); "
+                        "at most twice as many may run at once")
+    p.add_argument("--label", default=socket.gethostname(),
+                   help="prefix of worker labels (default: the host name)")
+    return p.parse_args(argv)
+
+
+def _read_authkey(timeout: float) -> bytes:
+    """One hex line from stdin, within ``timeout``."""
+    ready, _, _ = select.select([sys.stdin], [], [], timeout)
+    if not ready:
+        raise SystemExit(f"pathos-server: no authkey on stdin within {timeout:.0f}s")
+    line = sys.stdin.buffer.readline().strip()
+    try:
+        key = bytes.fromhex(line.decode("ascii"))
+    except (UnicodeDecodeError, ValueError):
+        key = b""
+    if len(key) < 16:
+        raise SystemExit("pathos-server: stdin must start with the authkey "
+                         "as one line of hex (at least 32 digits)")
+    return key
+
+
+class WorkerServer:
+    """Accepts connections and forks one authenticated worker for each."""
+
+    def __init__(self, sock: socket.socket, authkey: bytes, label: str,
+                 max_workers: int) -> None:
+        self.sock = sock
+        self.authkey = authkey
+        self.label = label
+        self.max_workers = max_workers
+        self.children: set[int] = set()
+        self._count = 0
+
+    def serve(self) -> None:
+        signal.signal(signal.SIGCHLD, self._reap)
+        while True:
+            try:
+                conn, _ = self.sock.accept()
+            except OSError:
+                return
+            # multiprocessing writes a big message as header + payload: with
+            # Nagle on, the payload's tail waits ~40 ms for a delayed ACK.
+            conn.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+            self._reap()
+            if len(self.children) >= self.max_workers:
+                _log.warning("refused a connection: %d workers already run",
+                             len(self.children))
+                conn.close()
+                continue
+            self._fork(conn)
+
+    def _fork(self, conn: socket.socket) -> None:
+        label = f"{self.label}-{self._count}"
+        self._count += 1
+        pid = os.fork()
+        if pid == 0:                       # the worker
+            code = 1
+            try:
+                self.sock.close()
+                code = _worker_child(conn, self.authkey, label)
+            finally:
+                os._exit(code)
+        self.children.add(pid)
+        conn.close()
+
+    def _reap(self, *_: object) -> None:
+        for pid in list(self.children):
+            try:
+                done, _ = os.waitpid(pid, os.WNOHANG)
+            except ChildProcessError:
+                done = pid
+            if done:
+                self.children.discard(pid)
+
+    def stop(self) -> None:
+        """End every worker: SIGTERM, then SIGKILL after a grace period.
+
+        Runs in the stdin watcher thread (no signal handlers set here).
+        """
+        stop_children(self.children, STOP_GRACE, self._reap)
+
+
+def _worker_child(sock: socket.socket, authkey: bytes, label: str) -> int:
+    """In the forked child: authenticate the connection, then serve tasks."""
+    from multiprocess.connection import (AuthenticationError, Connection,
+                                         answer_challenge, deliver_challenge)
+    from ... import worker
+    signal.signal(signal.SIGCHLD, signal.SIG_DFL)   # nested pools reap their own
+    die_with_parent()
+    devnull = os.open(os.devnull, os.O_RDONLY)
+    os.dup2(devnull, 0)                              # stdin belongs to the server
+    sock.setblocking(True)
+    conn = Connection(sock.detach())
+    signal.alarm(HANDSHAKE_TIMEOUT)                  # a silent peer cannot hold us
+    try:
+        deliver_challenge(conn, authkey)
+        answer_challenge(conn, authkey)
+    except (AuthenticationError, EOFError, OSError) as exc:
+        _log.warning("refused a connection: %s", exc or type(exc).__name__)
+        return 1
+    finally:
+        signal.alarm(0)
+    worker.process_main(conn, label)
+    return 0
+
+
+def _watch_stdin(server: WorkerServer) -> None:
+    """The kernel's ssh channel is our stdin: when it closes, stop everything."""
+    fd = sys.stdin.fileno()
+    while True:
+        try:
+            data = os.read(fd, 4096)
+        except OSError:
+            data = b""
+        if not data:
+            break
+    server.stop()
+    os._exit(0)
+
+
+def main(argv: Optional[list[str]] = None) -> int:
+    """Entry point of ``pathos-server``."""
+    logging.basicConfig(stream=sys.stderr, level=logging.WARNING,
+                        format="pathos-server: %(message)s")
+    args = _parse(argv)
+    authkey = _read_authkey(AUTHKEY_TIMEOUT)
+    # Import the worker loop (and dill) before any fork: each worker then
+    # starts with it already loaded.
+    from ... import worker  # noqa: F401
+    workers = args.workers or cpu_count()
+    sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+    sock.bind(("127.0.0.1", 0))                 # loopback only, a free port
+    sock.listen(64)
+    server = WorkerServer(sock, authkey, args.label, max_workers=2 * workers)
+    print(server_banner(port=sock.getsockname()[1], pid=os.getpid(), cpus=cpu_count(),
+                        python=sys.version.split()[0]), flush=True)
+    threading.Thread(target=_watch_stdin, args=(server,), daemon=True,
+                     name="pathos-server-stdin").start()
+    try:
+        server.serve()
+    finally:
+        server.stop()
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
