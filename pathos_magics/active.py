@@ -14,7 +14,7 @@ import threading
 from dataclasses import dataclass, field
 from typing import Any, Optional
 
-from .pools.base import AbstractPool, _check_count
+from .pools.base import AbstractPool, check_count
 
 #: The kinds a user can name, and the pool class each means.
 _CLASSES = {"serial": "SerialPool", "thread": "ThreadPool", "process": "ProcessPool",
@@ -68,7 +68,7 @@ def set_active(kind: str, nodes: Optional[int] = None, **options: Any) -> Abstra
     """
     global _active
     if nodes is not None:
-        _check_count(nodes)
+        check_count(nodes)
     pool = make_pool(kind, nodes, **options)
     with _lock:
         _active = PoolSpec(kind, nodes, dict(options))

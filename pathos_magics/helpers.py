@@ -5,7 +5,8 @@ import multiprocess as mp
 import multiprocess.pool
 from multiprocess import freeze_support
 
-from .pools.base import cpu_count, shutdown
+from .pools.base import shutdown
+from .system import cpu_count
 
 ProcessPool = mp.pool.Pool           # a class, as pathos.helpers.ProcessPool
 ThreadPool = mp.dummy.Pool if hasattr(mp, "dummy") else None

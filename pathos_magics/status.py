@@ -55,7 +55,7 @@ class StatusReport(_Table):
 
     @classmethod
     def of(cls, pool: Any) -> "StatusReport":
-        return cls(pool._name(), pool.state, pool.workers)
+        return cls(pool.name, pool.state, pool.workers)
 
     @property
     def title(self) -> str:  # type: ignore[override]

@@ -1,18 +1,12 @@
 """The pool API shared by every backend, with pathos's semantics.
 
-A pool object is a light handle: the workers live in a :class:`Scheduler`
-kept in a process-wide cache, keyed by the pool's type, size (or ``id``) and
-options.  So, as in pathos, a second ``ProcessPool(4)`` reuses the workers of
-the first until ``clear()``.  Two pools that differ in type or options never
-share workers.
+A pool object is a light handle: its workers live in a :class:`Scheduler`
+kept in the process-wide cache (cache.py), so a second ``ProcessPool(4)``
+reuses the workers of the first until ``clear()``.
 """
 from __future__ import annotations
 
-import atexit
 import builtins
-import os
-import threading
-from collections.abc import MutableMapping
 from typing import Any, Callable, Iterable, Iterator, Optional, Union
 
 import multiprocess
@@ -21,64 +15,14 @@ import multiprocess.pool
 
 from .. import wire
 from ..events import Observer
-from ..results import AsyncResult, iter_ordered, iter_unordered
-from ..scheduler import Scheduler
+from ..scheduler import AsyncResult, Scheduler, iter_ordered, iter_unordered
+from ..system import cpu_count
 from ..transports.base import Transport
+from . import cache
 
-#: Live schedulers by pool key (pathos calls this ``__STATE``).
-_STATE: dict[tuple, Scheduler] = {}
-_STATE_LOCK = threading.RLock()
+__all__ = ["AbstractPool", "check_count", "cpu_count", "parse_nodes", "shutdown"]
 
 _SCHEDULER_OPTIONS = ("window", "max_retries", "cancel_timeout")
-
-
-def cpu_count() -> int:
-    """Usable CPUs of this process (its affinity mask, not the machine's)."""
-    try:
-        return max(1, len(os.sched_getaffinity(0)))
-    except (AttributeError, OSError):
-        return os.cpu_count() or 1
-
-
-class _PoolState(MutableMapping):
-    """``Pool.__state__`` as in pathos: one pool type's cached schedulers,
-    keyed by pool id (the ``id`` given, else the number of nodes).
-    Deleting (or ``clear()``) stops the pool."""
-
-    def __init__(self, type_name: str) -> None:
-        self._type = type_name
-
-    def _keys(self) -> list:
-        with _STATE_LOCK:
-            return [k for k in _STATE if k[0] == self._type]
-
-    def __getitem__(self, pool_id: Any) -> Scheduler:
-        for k in self._keys():
-            if k[1] == pool_id:
-                return _STATE[k]
-        raise KeyError(pool_id)
-
-    def __iter__(self) -> Iterator:
-        return iter([k[1] for k in self._keys()])
-
-    def __len__(self) -> int:
-        return len(self._keys())
-
-    def __setitem__(self, pool_id: Any, sched: Scheduler) -> None:
-        raise TypeError("__state__ is filled by the pools themselves")
-
-    def __delitem__(self, pool_id: Any) -> None:
-        with _STATE_LOCK:
-            scheds = [_STATE.pop(k) for k in self._keys() if k[1] == pool_id]
-        if not scheds:
-            raise KeyError(pool_id)
-        for sched in scheds:
-            sched.terminate()
-
-
-class _StateDescriptor:
-    def __get__(self, obj: Any, owner: type) -> _PoolState:
-        return _PoolState(owner.__name__)
 
 
 class AbstractPool:
@@ -97,7 +41,7 @@ class AbstractPool:
     _default_nodes: Optional[int] = None     # None: cpu_count()
 
     def __init__(self, *args: Any, **kwds: Any) -> None:
-        self._nodes = _parse_nodes(args, kwds, self._default_nodes)
+        self._nodes = parse_nodes(args, kwds, self._default_nodes)
         self._id = kwds.pop("id", None)
         self._kwds = kwds
         self._check_options(kwds)
@@ -131,30 +75,19 @@ class AbstractPool:
 
     def _serve(self) -> Scheduler:
         """The scheduler of this pool, started if there is none."""
-        key = self._key()
-        replaced = None
-        with _STATE_LOCK:
-            sched = self._current()
-            if sched is None:
-                replaced = _STATE.pop(key, None)      # same id, another size
-                opts = {k: self._kwds[k] for k in _SCHEDULER_OPTIONS if k in self._kwds}
-                sched = Scheduler(self._name(), self._make_transports(), **opts)
-                sched.pool_nodes = self._nodes
-                _STATE[key] = sched
-        if replaced is not None:
-            replaced.close()
-            replaced.join()
-        return sched
+        return cache.serve(self._key(), self._nodes, self._start_scheduler)
+
+    def _start_scheduler(self) -> Scheduler:
+        opts = {k: self._kwds[k] for k in _SCHEDULER_OPTIONS if k in self._kwds}
+        return Scheduler(self.name, self._make_transports(), nodes=self._nodes, **opts)
 
     def _current(self) -> Optional[Scheduler]:
         """This pool's scheduler, if the cache holds one of this size."""
-        with _STATE_LOCK:
-            sched = _STATE.get(self._key())
-            if sched is not None and sched.pool_nodes != self._nodes:
-                return None
-            return sched
+        return cache.current(self._key(), self._nodes)
 
-    def _name(self) -> str:
+    @property
+    def name(self) -> str:
+        """How the pool shows itself: ``ProcessPool(ncpus=4)``."""
         return f"{type(self).__name__}(ncpus={self._nodes})"
 
     # -- the map family
@@ -232,10 +165,7 @@ class AbstractPool:
 
     def clear(self) -> None:
         """Stop the workers and forget them: the next use starts fresh."""
-        with _STATE_LOCK:
-            sched = self._current()
-            if sched is not None:
-                _STATE.pop(self._key())
+        sched = cache.forget(self._key(), self._nodes)
         if sched is not None:
             sched.close()
             sched.join()
@@ -247,7 +177,7 @@ class AbstractPool:
         left (``force``: even if it is running)."""
         sched = self._current()
         if sched is not None and sched.state == "running" and sched.workers and not force:
-            raise ValueError(f"{self._name()} is running; restart() reopens a "
+            raise ValueError(f"{self.name} is running; restart() reopens a "
                              "closed pool (use force=True to restart anyway)")
         self.clear()
         self._serve()
@@ -266,7 +196,7 @@ class AbstractPool:
 
     @nodes.setter
     def nodes(self, n: int) -> None:
-        self._nodes = _check_count(n)
+        self._nodes = check_count(n)
         self._serve()
 
     ncpus = nodes
@@ -293,12 +223,14 @@ class AbstractPool:
             sched.bus.unsubscribe(fn)
 
     def __repr__(self) -> str:
-        return f"<pool {self._name()} {self.state}>"
+        return f"<pool {self.name} {self.state}>"
 
-    __state__ = _StateDescriptor()
+    __state__ = cache.StateDescriptor()
 
 
-def _parse_nodes(args: tuple, kwds: dict, default: Optional[int]) -> int:
+def parse_nodes(args: tuple, kwds: dict, default: Optional[int]) -> int:
+    """The worker count from pathos's spellings: positional, nodes, ncpus,
+    nthreads or processes (popped from ``kwds``); one at most."""
     names = [k for k in ("nodes", "ncpus", "nthreads", "processes") if k in kwds]
     if len(args) > 1:
         raise TypeError(f"expected at most 1 positional argument (nodes), got {len(args)}")
@@ -311,10 +243,11 @@ def _parse_nodes(args: tuple, kwds: dict, default: Optional[int]) -> int:
         n = kwds.pop(names[0])
     else:
         n = default if default is not None else cpu_count()
-    return _check_count(n)
+    return check_count(n)
 
 
-def _check_count(n: Any) -> int:
+def check_count(n: Any) -> int:
+    """A worker count as given (None: one per CPU), checked."""
     if n is None:                 # pathos (multiprocess): None means autodetect
         return cpu_count()
     if isinstance(n, bool) or not isinstance(n, int) or n < 1:
@@ -349,21 +282,4 @@ def shutdown(type: Union[None, str, builtins.type] = None) -> None:  # noqa: A00
         raise NotImplementedError("use the close() method to shutdown")
     else:
         raise TypeError(f"{type!r} is not one of the pathos_magics.pools")
-    with _STATE_LOCK:
-        keys = [k for k in _STATE if match(k)]
-        scheds = [_STATE.pop(k) for k in keys]
-    for sched in scheds:
-        sched.terminate()
-
-
-def _forget_after_fork() -> None:
-    # A forked worker must not touch its parent's pools (their pipes and
-    # locks belong to the parent); a nested map there starts its own.
-    global _STATE_LOCK
-    _STATE.clear()
-    _STATE_LOCK = threading.RLock()
-
-
-os.register_at_fork(after_in_child=_forget_after_fork)
-import multiprocess.util  # noqa: E402,F401 - its atexit (joins children) must run after ours
-atexit.register(shutdown)
+    cache.stop_matching(match)

@@ -2,7 +2,7 @@
 from __future__ import annotations
 
 from ..transports.base import Transport
-from ..transports.mpi import MpiTransport
+from ..transports.mpi.transport import MpiTransport
 from .base import AbstractPool
 
 _OPTIONS = ("launcher", "launcher_args", "hosts", "python", "env", "listen",
@@ -48,5 +48,6 @@ class MpiPool(AbstractPool):
         opts = {k: self._kwds[k] for k in _OPTIONS if k in self._kwds}
         return [(MpiTransport(**opts), self._nodes)]
 
-    def _name(self) -> str:
+    @property
+    def name(self) -> str:
         return f"MpiPool(nodes={self._nodes})"

@@ -23,8 +23,8 @@ from .. import hosts as _hosts
 from ..errors import TransportError
 from ..transports.base import Transport
 from ..transports.process import ProcessTransport
-from ..transports.ssh import SSHTransport
-from .base import AbstractPool, _parse_nodes
+from ..transports.ssh.transport import SSHTransport
+from .base import AbstractPool, parse_nodes
 
 _log = logging.getLogger(__name__)
 
@@ -75,7 +75,7 @@ class ParallelPool(AbstractPool):
                 kwds.pop(name, None)
             self._nodes = 0
         else:
-            self._nodes = _parse_nodes(args, kwds, self._default_nodes)
+            self._nodes = parse_nodes(args, kwds, self._default_nodes)
         self._id = kwds.pop("id", None)
         if specs:
             kwds["servers"] = tuple(str(s) for s in specs)
@@ -87,7 +87,8 @@ class ParallelPool(AbstractPool):
     def _transport_options(self) -> tuple[str, ...]:
         return ("servers", "context", "source") + _SSH_OPTIONS
 
-    def _name(self) -> str:
+    @property
+    def name(self) -> str:
         servers = self._kwds.get("servers", ())
         return f"ParallelPool(ncpus={self._nodes}, servers={servers!r})"
 

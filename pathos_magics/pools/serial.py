@@ -2,7 +2,7 @@
 from __future__ import annotations
 
 from ..transports.base import Transport
-from ..transports.inline import InlineTransport
+from ..transports.serial import SerialTransport
 from .base import AbstractPool
 
 
@@ -16,7 +16,8 @@ class SerialPool(AbstractPool):
     _default_nodes = 1
 
     def _make_transports(self) -> list[tuple[Transport, int]]:
-        return [(InlineTransport(), 1)]
+        return [(SerialTransport(), 1)]
 
-    def _name(self) -> str:
+    @property
+    def name(self) -> str:
         return "SerialPool()"

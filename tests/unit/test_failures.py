@@ -134,6 +134,29 @@ def _chatty(x):
     return x
 
 
+def test_interrupt_between_serial_chunks_then_the_next_map_runs():
+    # Ctrl-C landing after a serial chunk returned, with chunks still queued
+    # (an observer raising KeyboardInterrupt on the caller's thread is
+    # exactly that moment): the map is cancelled at once, the pool works.
+    pool = SerialPool()
+    seen = []
+
+    def interrupt(e):
+        if isinstance(e, events.TasksDone) and not seen:
+            seen.append(e)
+            raise KeyboardInterrupt
+
+    pool.subscribe(interrupt)
+    try:
+        with pytest.raises(KeyboardInterrupt):
+            pool.map(abs, range(-10, 0), chunksize=1)
+    finally:
+        pool.unsubscribe(interrupt)
+    assert seen and seen[0].done == 1
+    assert pool.map(abs, [-1, -2, -3], chunksize=1) == [1, 2, 3]
+    pool.clear()
+
+
 def test_worker_output_arrives_as_whole_marked_lines(capfd):
     pool = ProcessPool(2)
     seen = []
