@@ -9,7 +9,6 @@ as HTML in a notebook and as text in a terminal.  A usage mistake raises
 """
 from __future__ import annotations
 
-import argparse
 import shlex
 from typing import Any, Optional
 
@@ -17,31 +16,41 @@ from IPython.core.error import UsageError
 from IPython.core.magic import Magics, cell_magic, line_magic, magics_class
 
 from . import active, progress
-from .pmap import PmapOptions, parse_pmap_line, run_pmap
+from .parsing import MagicParser, with_help
+from .pmap import PmapOptions, parse_pmap_line, pmap_parser, run_pmap
 from .status import HostsTable, StatusReport, TunnelsTable
 
 
-class _Parser(argparse.ArgumentParser):
-    """argparse whose mistakes become UsageError (a short message, no traceback)."""
+def _pathos_parsers() -> dict[str, MagicParser]:
+    """One parser per ``%pathos`` command; their help is ``%pathos?``."""
+    def command(name: str, description: str) -> MagicParser:
+        return MagicParser(f"%pathos {name}", description=description)
 
-    def error(self, message: str) -> None:  # type: ignore[override]
-        raise UsageError(f"{self.prog}: {message}\n{self.format_usage().strip()}")
+    pool = command("pool", "choose the active pool (Pool() and %%pmap use it)")
+    pool.add_argument("kind", choices=active.KINDS, metavar="|".join(active.KINDS))
+    pool.add_argument("args", nargs="*", metavar="N | HOST",
+                      help="workers (thread, process, mpi), or the hosts (remote: "
+                           "[user@]host[:workers] ...)")
+    pool.add_argument("--local", type=int, default=None, metavar="N",
+                      help="remote: local worker processes beside the hosts")
+    pool.add_argument("--accept-new-host-key", action="store_true",
+                      help="remote: trust hosts whose key is not in known_hosts yet")
+    pool.add_argument("--python", metavar="CMD",
+                      help="remote: the Python command on the hosts")
+    status = command("status", "the active pool, its workers and their state")
+    prog = command("progress", "progress display (auto: widget in notebooks, text "
+                               "bar in a terminal)")
+    prog.add_argument("mode", choices=progress.POLICIES, metavar="|".join(progress.POLICIES))
+    tunnel = command("tunnel", "open an ssh tunnel to PORT on HOST; prints the local port")
+    tunnel.add_argument("spec", metavar="HOST:PORT")
+    tunnel.add_argument("--close", action="store_true", help="close it instead")
+    tunnels = command("tunnels", "the open tunnels")
+    hosts = command("hosts", "the host registry")
+    clear = command("clear", "stop the active pool's workers")
+    return {p.prog.split()[1]: p for p in (pool, status, prog, tunnel, tunnels, hosts, clear)}
 
-    def exit(self, status: int = 0, message: Optional[str] = None) -> None:  # type: ignore[override]
-        raise UsageError(message or self.format_help())
 
-
-def _pool_parser() -> _Parser:
-    p = _Parser(prog="%pathos pool", add_help=False,
-                description="choose the active pool")
-    p.add_argument("kind", choices=active.KINDS)
-    p.add_argument("args", nargs="*",
-                   help="serial | thread N | process N | remote HOST... | mpi N")
-    p.add_argument("--local", type=int, default=None,
-                   help="remote: local worker processes beside the hosts")
-    p.add_argument("--accept-new-host-key", action="store_true")
-    p.add_argument("--python", help="remote: the Python command on the hosts")
-    return p
+_PARSERS = _pathos_parsers()
 
 
 def _positive(text: str, what: str) -> int:
@@ -67,22 +76,19 @@ class PathosMagics(Magics):
     """``%pathos`` and ``%%pmap``."""
 
     @line_magic
+    @with_help(*_PARSERS.values())
     def pathos(self, line: str) -> Any:
-        """Control pathos_magics from a notebook.
+        """Control pathos_magics from a notebook: ``%pathos COMMAND ...``.
 
-        Usage::
+        Examples::
 
-          %pathos pool process 4        choose the active pool: serial | thread N |
-                                        process N | mpi N | remote HOST[:N]... [--local N]
-                                        [--python CMD] [--accept-new-host-key]
-          %pathos status                the active pool, its workers and their state
-          %pathos progress on|off|auto  progress display (auto: widget in notebooks,
-                                        text bar in a terminal)
-          %pathos tunnel HOST:PORT      open an ssh tunnel to PORT on HOST; prints the
-                                        local port (--close HOST:PORT closes it)
-          %pathos tunnels               the open tunnels
-          %pathos hosts                 the host registry
-          %pathos clear                 stop the active pool's workers
+          %pathos pool process 4
+          %pathos pool remote node1 user@node2:8 --local 2
+          %pathos tunnel node1:8888
+
+        Commands:
+
+        {help}
         """
         try:
             words = shlex.split(line)
@@ -91,16 +97,15 @@ class PathosMagics(Magics):
         if not words:
             raise UsageError(self.pathos.__doc__)
         command, rest = words[0], words[1:]
-        handler = getattr(self, f"_cmd_{command}", None)
-        if handler is None:
-            raise UsageError(f"%pathos: unknown command {command!r}; one of pool, "
-                             "status, progress, tunnel, tunnels, hosts, clear")
-        return handler(rest)
+        if command not in _PARSERS:
+            raise UsageError(f"%pathos: unknown command {command!r}; one of "
+                             f"{', '.join(_PARSERS)} (%pathos? shows each)")
+        opts = _PARSERS[command].parse_args(rest)
+        return getattr(self, f"_cmd_{command}")(opts)
 
     # -- %pathos subcommands
 
-    def _cmd_pool(self, words: list[str]) -> Any:
-        opts = _pool_parser().parse_args(words)
+    def _cmd_pool(self, opts: Any) -> Any:
         kind, args = opts.kind, opts.args
         nodes: Optional[int] = None
         options: dict[str, Any] = {}
@@ -129,25 +134,18 @@ class PathosMagics(Magics):
             _remember_hosts(options["servers"])
         return StatusReport.of(pool)
 
-    def _cmd_status(self, words: list[str]) -> StatusReport:
+    def _cmd_status(self, opts: Any) -> StatusReport:
         return StatusReport.of(active.Pool())
 
-    def _cmd_progress(self, words: list[str]) -> None:
-        if len(words) != 1 or words[0] not in ("on", "off", "auto"):
-            raise UsageError("usage: %pathos progress on|off|auto "
-                             f"(now: {progress.policy()})")
-        progress.set_policy(words[0])
-        print(f"progress: {words[0]}")
+    def _cmd_progress(self, opts: Any) -> None:
+        progress.set_policy(opts.mode)
+        print(f"progress: {opts.mode}")
 
-    def _cmd_clear(self, words: list[str]) -> None:
+    def _cmd_clear(self, opts: Any) -> None:
         active.Pool().clear()
 
-    def _cmd_tunnel(self, words: list[str]) -> Any:
+    def _cmd_tunnel(self, opts: Any) -> Any:
         from . import ssh
-        p = _Parser(prog="%pathos tunnel", add_help=False)
-        p.add_argument("spec", help="HOST:PORT")
-        p.add_argument("--close", action="store_true")
-        opts = p.parse_args(words)
         try:
             host, port = ssh.parse_tunnel_spec(opts.spec)
         except ValueError as exc:
@@ -161,39 +159,32 @@ class PathosMagics(Magics):
         print(f"{host}:{port} -> 127.0.0.1:{tunnel.local_port}")
         return tunnel
 
-    def _cmd_tunnels(self, words: list[str]) -> TunnelsTable:
+    def _cmd_tunnels(self, opts: Any) -> TunnelsTable:
         from . import ssh
         return TunnelsTable([t.describe() for t in ssh.tunnels()])
 
-    def _cmd_hosts(self, words: list[str]) -> HostsTable:
+    def _cmd_hosts(self, opts: Any) -> HostsTable:
         from . import hosts
         return HostsTable(hosts.list_hosts())
 
     # -- %%pmap
 
     @cell_magic
+    @with_help(pmap_parser())
     def pmap(self, line: str, cell: str) -> Any:
         """Map the cell over an iterable, in parallel.
 
-        Usage::
+        Example::
 
-          %%pmap [options] TARGET in ITERABLE
+          %%pmap -o squares x in range(1000)
           y = heavy(x)          # names from the notebook are available
           y ** 2                # the last expression is the item's result
 
         TARGET binds each item (``a, b in zip(xs, ys)`` unpacks). The results,
-        a list in input order, are the cell's value.
+        a list in input order, are the cell's value. Only the notebook names
+        the body uses are sent to the workers.
 
-        Options:
-          -o, --out NAME      store the results (or, with --async, the handle) as NAME
-          -p, --pool KIND     serial | thread | process | mpi (default: the active pool)
-          -n, --nodes N       workers for this cell
-          --chunksize K       tasks per chunk (default: adapts to task time)
-          --unordered         results in the order they finish
-          --async             return at once with a handle; .result() waits
-          --no-progress       no progress display for this cell
-
-        Only the notebook names the body uses are sent to the workers.
+        {help}
         """
         opts = parse_pmap_line(line)
         if not cell.strip():

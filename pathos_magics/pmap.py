@@ -10,11 +10,12 @@ the notebook's namespace: dill then ships only the names the body uses.
 """
 from __future__ import annotations
 
-import argparse
 import ast
 import contextlib
+import io
 import os
 import re
+import tokenize
 import traceback
 import types
 from dataclasses import dataclass
@@ -24,14 +25,10 @@ from IPython.core.error import UsageError
 
 from . import active, progress
 from .errors import RemoteTraceback
+from .parsing import MagicParser
 from .scheduler import AsyncResult
 
 _ITEM = "_pmap_item"
-_FLAGS_WITH_VALUE = {"-o", "--out", "-p", "--pool", "-n", "--nodes", "--chunksize"}
-_USAGE = "usage: %%pmap [-o NAME] [-p KIND] [-n N] [--chunksize K] [--unordered] " \
-         "[--async] [--no-progress] TARGET in ITERABLE"
-
-
 @dataclass
 class PmapOptions:
     target: str
@@ -46,21 +43,28 @@ class PmapOptions:
     progress: bool = True
 
 
-class _Parser(argparse.ArgumentParser):
-    def error(self, message: str) -> None:  # type: ignore[override]
-        raise UsageError(f"%%pmap: {message}\n{_USAGE}")
-
-
-def _parser() -> _Parser:
-    p = _Parser(prog="%%pmap", add_help=False)
-    p.add_argument("-o", "--out")
-    p.add_argument("-p", "--pool", choices=("serial", "thread", "process", "mpi"))
-    p.add_argument("-n", "--nodes", type=int)
-    p.add_argument("--chunksize", type=int)
-    p.add_argument("--unordered", action="store_true")
-    p.add_argument("--async", dest="run_async", action="store_true")
-    p.add_argument("--no-progress", dest="progress", action="store_false")
+def pmap_parser() -> MagicParser:
+    """The options of ``%%pmap`` (its help is the magic's docstring)."""
+    p = MagicParser("%%pmap", usage="%(prog)s [options] TARGET in ITERABLE")
+    p.add_argument("-o", "--out", metavar="NAME",
+                   help="store the results (with --async: the handle) as NAME")
+    p.add_argument("-p", "--pool", choices=active.KINDS, metavar="KIND",
+                   help=f"{' | '.join(active.KINDS)} (default: the active pool; "
+                        "remote: the active remote pool's hosts)")
+    p.add_argument("-n", "--nodes", type=int, metavar="N", help="workers for this cell")
+    p.add_argument("--chunksize", type=int, metavar="K",
+                   help="tasks per chunk (default: adapts to task time)")
+    p.add_argument("--unordered", action="store_true",
+                   help="results in the order they finish")
+    p.add_argument("--async", dest="run_async", action="store_true",
+                   help="return at once with a handle; .result() waits")
+    p.add_argument("--no-progress", dest="progress", action="store_false",
+                   help="no progress display for this cell")
     return p
+
+
+_FLAGS_WITH_VALUE = {flag for action in pmap_parser()._actions if action.nargs is None
+                     for flag in action.option_strings}
 
 
 def parse_pmap_line(line: str) -> PmapOptions:
@@ -76,25 +80,38 @@ def parse_pmap_line(line: str) -> PmapOptions:
             flags.append(words[i + 1].group())
             i += 1
         i += 1
-    header = line[words[i].start():].strip() if i < len(words) else ""
-    opts = _parser().parse_args(flags)
+    header = _strip_comment(line[words[i].start():]) if i < len(words) else ""
+    parser = pmap_parser()
+    opts = parser.parse_args(flags)
     if not header:
-        raise UsageError(f"%%pmap: say what to map over, e.g. `%%pmap x in range(10)`\n{_USAGE}")
+        parser.error("say what to map over, e.g. `%%pmap x in range(10)`")
     target, iterable = _split_header(header)
     for name, value in (("--nodes", opts.nodes), ("--chunksize", opts.chunksize)):
         if value is not None and value < 1:
-            raise UsageError(f"%%pmap: {name} must be a positive integer, not {value}")
+            parser.error(f"{name} must be a positive integer, not {value}")
     if opts.out is not None and not opts.out.isidentifier():
-        raise UsageError(f"%%pmap: -o takes a variable name, not {opts.out!r}")
+        parser.error(f"-o takes a variable name, not {opts.out!r}")
     return PmapOptions(target, iterable, line.strip(), **vars(opts))
+
+
+def _strip_comment(text: str) -> str:
+    """The header without a trailing ``# comment`` (Python's own tokens, so
+    a ``#`` inside a string stays)."""
+    try:
+        for tok in tokenize.generate_tokens(io.StringIO(text).readline):
+            if tok.type == tokenize.COMMENT:
+                return text[:tok.start[1]].strip()
+    except (tokenize.TokenError, SyntaxError):
+        pass                           # unbalanced: _split_header says so
+    return text.strip()
 
 
 def _split_header(header: str) -> tuple[str, str]:
     try:
         loop = ast.parse(f"for {header}:\n    pass\n").body[0]
     except SyntaxError:
-        raise UsageError(f"%%pmap: cannot read {header!r} as `TARGET in ITERABLE` "
-                         f"(like `x in range(10)` or `a, b in zip(xs, ys)`)\n{_USAGE}") from None
+        pmap_parser().error(f"cannot read {header!r} as `TARGET in ITERABLE` "
+                            "(like `x in range(10)` or `a, b in zip(xs, ys)`)")
     assert isinstance(loop, ast.For)
     return ast.unparse(loop.target), ast.unparse(loop.iter)
 
@@ -175,9 +192,15 @@ def run_pmap(shell: Any, opts: PmapOptions, cell: str) -> Any:
 
 def _choose_pool(opts: PmapOptions) -> Any:
     try:
-        if opts.pool is not None:
-            return active.make_pool(opts.pool, opts.nodes)
-        return active.Pool(opts.nodes)
+        if opts.pool is None:
+            return active.Pool(opts.nodes)
+        if opts.pool == "remote":
+            spec = active.active_spec()
+            if spec.kind != "remote":
+                raise UsageError("%%pmap --pool remote runs on the active remote pool's "
+                                 "hosts: choose them first with %pathos pool remote HOST...")
+            return active.make_pool("remote", opts.nodes, **spec.options)
+        return active.make_pool(opts.pool, opts.nodes)
     except ValueError as exc:
         raise UsageError(f"%%pmap: {exc}") from None
 

@@ -184,3 +184,25 @@ def test_unload_removes_the_magics(ip):
     assert ip.find_line_magic("pathos") is None
     ip.run_line_magic("load_ext", "pathos_magics")
     assert ip.find_cell_magic("pmap") is not None
+
+
+def test_pmap_header_may_end_with_a_comment(ip):
+    result = run(ip, "%%pmap x in range(4)  # squares, '#' in a string stays\nx * x")
+    assert result.success, result.error_in_exec
+    assert result.result == [0, 1, 4, 9]
+    assert parse_pmap_line("s in ['a#b']  # c").iterable == "['a#b']"
+
+
+def test_pool_kinds_and_help_come_from_one_table(ip):
+    from pathos_magics.pmap import pmap_parser
+    pmap_kinds = next(a.choices for a in pmap_parser()._actions if a.dest == "pool")
+    assert tuple(pmap_kinds) == active.KINDS
+    for doc in (ip.find_line_magic("pathos").__doc__, ip.find_cell_magic("pmap").__doc__):
+        assert all(kind in doc for kind in active.KINDS)
+
+
+def test_pmap_pool_remote_needs_an_active_remote_pool(ip):
+    ip.run_line_magic("pathos", "pool thread 2")
+    result = run(ip, "%%pmap --pool remote x in range(2)\nx")
+    assert isinstance(result.error_in_exec, UsageError)
+    assert "%pathos pool remote" in str(result.error_in_exec)
