@@ -1,8 +1,11 @@
-"""How workers are started and reached: thread, local process, ssh host, MPI job.
+"""How workers are started and reached; each knows nothing of maps or chunks.
 
-A transport starts workers and reports what they say to a :class:`WorkerSink`
-(the scheduler).  It knows nothing about maps or chunks.
+    base.py      the contract: Transport, WorkerHandle, WorkerSink (the scheduler)
+    serial.py    the caller's own thread (SerialPool)
+    thread.py    threads of this process (ThreadPool)
+    process.py   local processes, forked or spawned (ProcessPool)
+    ssh/         workers on other hosts over ssh: both sides (ParallelPool)
+    mpi/         the ranks of an MPI job: both sides (MpiPool)
+
+Imports nothing itself: a host's server or an MPI rank loads only its own side.
 """
-from .base import Transport, WorkerHandle, WorkerSink
-
-__all__ = ["Transport", "WorkerHandle", "WorkerSink"]
