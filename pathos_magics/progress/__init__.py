@@ -315,7 +315,7 @@ def observer() -> ProgressObserver:
 
 def _after_fork_in_child() -> None:
     if _observer is not None:
-        _observer._after_fork()
+        _observer.after_fork()
 
 
 os.register_at_fork(after_in_child=_after_fork_in_child)

@@ -432,7 +432,8 @@ class ProgressObserver:
         for tr, snap in ending:          # ended maps still get their end
             self._publish(tr, snap)
 
-    def _after_fork(self) -> None:
+    def after_fork(self) -> None:
+        """In a forked child: forget the parent's maps, threads and locks."""
         self._lock = threading.Lock()
         self._wake, self._stopped = threading.Event(), threading.Event()
         self._thread, self._tracks, self._dormant = None, {}, True

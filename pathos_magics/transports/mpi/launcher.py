@@ -316,7 +316,7 @@ def _end_failed_start(proc: subprocess.Popen) -> None:
 
 
 def _start_failure(proc: subprocess.Popen, log: Any) -> str:
-    tail = tail(log, 1500).strip()
-    where = f"its output ends with:\n{tail}" if tail else "it printed nothing"
+    output = tail(log, 1500).strip()
+    where = f"its output ends with:\n{output}" if output else "it printed nothing"
     return (f"{where}\nCheck that `{proc.args[0]} -n 2 {sys.executable} -c "
             f"'import mpi4py.MPI'` works here. {_INSTALL_HINT}")

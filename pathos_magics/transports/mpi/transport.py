@@ -15,10 +15,11 @@ An MPI job lives and dies as a whole.  When a rank dies, every worker of the
 job is reported lost, the rank that died first before the others (so the
 scheduler blames its task if the retries run out), and the one replacement
 the scheduler asks for is a whole new job (``can_replace``).  On this
-machine the ranks are held by pidfd (:class:`_LocalRanks`): a death is seen
+machine the ranks are held by pidfd (:class:`LocalRanks`): a death is seen
 at once and no signal can reach a process that reused a rank's pid.
 
-Sections: the worker handle and the job; the pidfd watch; the transport.
+Sections: the worker handle and the job; the transport.  The pidfd watch
+of the ranks on this machine is in ranks.py.
 Starting the job and connecting to it (the launcher, the handshake, and
 reading why a job ended from the launcher's output) is in launcher.py.
 """
@@ -27,22 +28,21 @@ from __future__ import annotations
 import itertools
 import logging
 import os
-import select
 import signal
 import socket
 import subprocess
 import tempfile
 import threading
 import time
-from typing import Any, Callable, Optional
+from typing import Any, Optional
 
 from ... import wire
 from ...errors import TransportError
 from ...system import signal_group
 from ..base import Transport, WorkerHandle, WorkerSink
-from .launcher import (EXIT_WAIT, Launcher, accept_job, describe_end, open_listener,
-                       pidfd_works, tail)
+from .launcher import EXIT_WAIT, Launcher, accept_job, describe_end, open_listener, tail
 from .protocol import BYE, invitation, pack_frame, unpack_frame
+from .ranks import LocalRanks
 
 _log = logging.getLogger(__name__)
 
@@ -93,7 +93,7 @@ class _Job:
         self.log = log                   # the launcher's output (an unlinked file)
         self.relay = hello
         self.workers = workers           # by rank
-        self.ranks: Optional[_LocalRanks] = None
+        self.ranks: Optional[LocalRanks] = None
         self.closing = False
         self.ended = threading.Event()
         self.end_reason: Optional[str] = None
@@ -245,92 +245,6 @@ class _Job:
             _log.warning("mpiexec (pid %s) survived SIGKILL", self.proc.pid)
 
 
-# ---------------------------------------------------------------- the pidfd watch
-
-class _LocalRanks:
-    """The job's processes on this machine, held by pidfd where the OS has
-    them (Linux 5.3+): a pidfd names one process for good, so neither the
-    watch nor a kill can hit another process that reused a rank's pid.
-
-    The watch notes which rank exits first and ends the job at once.  With
-    MPICH's launcher on this host the job runs with ``-disable-auto-cleanup``:
-    a dead rank does not take the others down, so the one pid seen dead is
-    the one that died.  Otherwise the launcher kills the other ranks within
-    milliseconds, and several may look dead at the first look.
-    """
-
-    def __init__(self, pids: list[Optional[int]], on_death: Callable[[], None]) -> None:
-        self.pids = [p for p in pids if p]
-        self._on_death = on_death
-        self._fds: dict[int, int] = {}
-        self._first: list[int] = []
-        self._lock = threading.Lock()
-        self._stop = threading.Event()
-        self._done = threading.Event()
-        if pidfd_works():
-            for pid in self.pids:
-                try:
-                    self._fds[os.pidfd_open(pid)] = pid
-                except OSError:
-                    self._first.append(pid)          # already gone
-        self._thread = threading.Thread(target=self._watch, daemon=True,
-                                        name="pathos-mpi-watch")
-
-    def start(self) -> None:
-        if self._fds and not self._first:
-            self._thread.start()
-            return
-        self._done.set()
-        if self._first:                  # a rank died before the watch began
-            self._on_death()
-
-    def _watch(self) -> None:
-        poller = select.poll()
-        for fd in self._fds:
-            poller.register(fd, select.POLLIN)
-        try:
-            while not self._stop.is_set() and not self._first:
-                ready = poller.poll(200)
-                if not self._stop.is_set():
-                    self._first = [self._fds[fd] for fd, _ in ready]
-        finally:
-            self._done.set()
-        if self._first and not self._stop.is_set():
-            self._on_death()
-
-    def first_dead(self, timeout: float = 0.5) -> list[int]:
-        """The pids seen dead at the first look: one, unless the launcher
-        ended the others before the watch woke up."""
-        self._done.wait(timeout)
-        return list(self._first)
-
-    def kill(self, launcher_ran: bool) -> None:
-        """SIGKILL every rank here.  Without pidfds, only while the launcher
-        ran (then its ranks' pids were still theirs)."""
-        with self._lock:
-            if self._fds:
-                for fd in self._fds:
-                    try:
-                        signal.pidfd_send_signal(fd, signal.SIGKILL)
-                    except ProcessLookupError:
-                        pass
-            elif launcher_ran and not self._stop.is_set():
-                for pid in self.pids:
-                    try:
-                        os.kill(pid, signal.SIGKILL)
-                    except (ProcessLookupError, PermissionError):
-                        pass
-
-    def close(self) -> None:
-        self._stop.set()
-        if self._thread.is_alive():
-            self._thread.join(1.0)
-        with self._lock:
-            for fd in self._fds:
-                os.close(fd)
-            self._fds = {}
-
-
 # ---------------------------------------------------------------- the transport
 
 class MpiTransport(Transport):
@@ -454,7 +368,7 @@ class MpiTransport(Transport):
         pids = [w.pid for w in job.workers.values() if w.host == here]
         if job.relay.get("host") == here:
             pids.append(job.relay.get("pid"))
-        job.ranks = _LocalRanks(pids, lambda: job.end_processes(0.5))
+        job.ranks = LocalRanks(pids, lambda: job.end_processes(0.5))
         job.ranks.start()
         reader = threading.Thread(target=job.read, args=(sink,), daemon=True,
                                   name=f"pathos-mpi-reader-{proc.pid}")

@@ -25,6 +25,9 @@ from .protocol import BOOT_TAG
 
 _log = logging.getLogger(__name__)
 
+#: This kernel's pathos_magics package folder (what is digested and shipped).
+PACKAGE_DIR = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+
 _SHIPPED = ("pathos_magics", "dill", "multiprocess", "_multiprocess")
 
 # The same digest runs here and on the host (exec'd from this text), so both
@@ -93,8 +96,7 @@ def package_tag() -> str:
     """Names this kernel's packages: Python version and their digests."""
     import dill
     import multiprocess
-    import pathos_magics
-    digest = source_digest(os.path.dirname(pathos_magics.__file__))
+    digest = source_digest(PACKAGE_DIR)
     h = hashlib.sha256(f"{digest} {dill.__version__} {multiprocess.__version__}"
                        .encode()).hexdigest()[:16]
     return f"py{sys.version_info[0]}{sys.version_info[1]}-{h}"
@@ -147,9 +149,8 @@ def boot_argv(python: str, private: str, label: str, workers: int) -> list[str]:
     """The command that boots a server on the host (run by the ssh session)."""
     import dill
     import multiprocess
-    import pathos_magics
     want = "%d.%d" % sys.version_info[:2]
-    digest = source_digest(os.path.dirname(pathos_magics.__file__))
+    digest = source_digest(PACKAGE_DIR)
     return shlex.split(python) + [
         "-c", BOOT, want, digest, dill.__version__, multiprocess.__version__,
         private, "--label", label, "--workers", str(workers)]
