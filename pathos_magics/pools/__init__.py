@@ -2,6 +2,11 @@
 
 Every pool has map, imap, uimap, amap, apipe, pipe, close, join, clear,
 restart, terminate, and is a context manager.  The pathos names are aliases.
+
+    base.py      AbstractPool: the API, with pathos's semantics
+    cache.py     running pools by type, size and options (pathos's __STATE)
+    serial.py thread.py process.py parallel.py mpi.py   one class per backend:
+                 which transports its scheduler gets
 """
 from __future__ import annotations
 
