@@ -7,6 +7,7 @@ reuses the workers of the first until ``clear()``.
 from __future__ import annotations
 
 import builtins
+from collections.abc import Sized
 from typing import Any, Callable, Iterable, Iterator, Optional, Union
 
 import multiprocess
@@ -101,17 +102,17 @@ class AbstractPool:
 
     def imap(self, f: Callable, *args: Iterable, **kwds: Any) -> Iterator:
         """A lazy iterator of results in input order."""
-        sched, m = self._submit(f, args, kwds, ordered=True, lazy=True, kind="imap")
+        sched, m = self._submit(f, args, kwds, ordered=True, kind="imap")
         return iter_ordered(sched, m)
 
     def uimap(self, f: Callable, *args: Iterable, **kwds: Any) -> Iterator:
         """A lazy iterator of results in the order they finish."""
-        sched, m = self._submit(f, args, kwds, ordered=False, lazy=True, kind="uimap")
+        sched, m = self._submit(f, args, kwds, ordered=False, kind="uimap")
         return iter_unordered(sched, m)
 
     def amap(self, f: Callable, *args: Iterable, **kwds: Any) -> AsyncResult:
         """Start a map; returns a handle with ``get(timeout)``, ``ready()``."""
-        sched, m = self._submit(f, args, kwds, ordered=True, lazy=False, kind="map")
+        sched, m = self._submit(f, args, kwds, ordered=True, kind="map")
         return AsyncResult(sched, m)
 
     def apipe(self, f: Callable, *args: Any, **kwds: Any) -> AsyncResult:
@@ -125,7 +126,7 @@ class AbstractPool:
         return self.apipe(f, *args, **kwds).get()
 
     def _submit(self, f: Callable, args: tuple, kwds: dict, *, ordered: bool,
-                lazy: bool, kind: str) -> tuple[Scheduler, Any]:
+                kind: str) -> tuple[Scheduler, Any]:
         if not callable(f):
             raise TypeError(f"{type(f).__name__!r} object is not callable: "
                             f"{kind}() takes a function first, then the iterables")
@@ -138,7 +139,7 @@ class AbstractPool:
                             f"{', '.join(sorted(kwds))}")
         if chunksize is not None and (not isinstance(chunksize, int) or chunksize < 1):
             raise ValueError(f"chunksize must be a positive int, not {chunksize!r}")
-        items, mode = _items(args, lazy)
+        items, mode = _items(args)
         sched = self._serve()
         return sched, sched.submit(f, items, mode, ordered=ordered,
                                    chunksize=chunksize, kindname=kind)
@@ -255,14 +256,21 @@ def check_count(n: Any) -> int:
     return n
 
 
-def _items(args: tuple, lazy: bool) -> tuple[Any, int]:
+def _items(args: tuple) -> tuple[Any, int]:
+    """The map's input: a list, tuple or range as it is; another sized
+    collection (a dict, a set, an array) as a list of its items now; an
+    iterator or generator read as the workers need it, never up front (it
+    may be endless)."""
     if len(args) == 1:
         seq = args[0]
         if isinstance(seq, (list, tuple, range)):
             return seq, wire.SINGLE
-        return (iter(seq) if lazy else list(seq)), wire.SINGLE
-    zipped = zip(*args)
-    return (zipped if lazy else list(zipped)), wire.STAR
+        if isinstance(seq, Sized):
+            return list(seq), wire.SINGLE
+        return iter(seq), wire.SINGLE
+    if all(isinstance(a, Sized) for a in args):
+        return list(zip(*args)), wire.STAR
+    return zip(*args), wire.STAR
 
 
 _RAW_POOLS = (multiprocess.Pool, multiprocess.pool.Pool,

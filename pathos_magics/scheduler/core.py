@@ -78,6 +78,7 @@ class SchedulerCore:
         self._transports = [t for t, _ in transports]
         self._next_label: dict[int, int] = {}
         self._replacing = 0          # replacements being started right now
+        self._turn = 0               # which running map gives the next chunk
         self._pumps = [t for t in self._transports if hasattr(t, "pump")]
         for transport, count in transports:
             self._start_workers(transport, count)
@@ -141,19 +142,34 @@ class SchedulerCore:
                        kind=kindname, nested=_worker_loop.in_worker())
             if m.exhausted:
                 self._finish(m)
-            for w in list(self._workers):
-                self._dispatch(w)
+            self._feed()
             if not self._workers and not self._replacing:
                 self._fail(m, NoWorkersError(
                     f"{self.name} has no live workers. Call pool.restart()."))
         self._flush_events()
         return m
 
-    def _dispatch(self, worker: WorkerHandle) -> None:
-        """Top up ``worker`` to ``window`` chunks in flight (under the lock)."""
+    def _feed(self, returning: Optional[WorkerHandle] = None) -> None:
+        """Hand out chunks (under the lock): first one to each idle worker,
+        then top every window up (``returning``, whose chunk just came back,
+        first of those).  So a few long tasks go one to each worker, never
+        two to one while another idles."""
+        for w in self._workers:
+            if not w.inflight and w is not returning:
+                self._dispatch(w, limit=1)
+        if returning is not None:
+            self._dispatch(returning)
+        for w in self._workers:
+            if len(w.inflight) < self.window and w is not returning:
+                self._dispatch(w)
+
+    def _dispatch(self, worker: WorkerHandle, limit: Optional[int] = None) -> None:
+        """Top up ``worker`` to ``window`` chunks in flight, or to ``limit``
+        (under the lock)."""
         was_idle = not worker.inflight
+        cap = self.window if limit is None else min(limit, self.window)
         while (not worker.lost and not worker.unreachable
-               and len(worker.inflight) < self.window):
+               and len(worker.inflight) < cap):
             chunk = self._next_chunk()
             if chunk is None:
                 break
@@ -183,20 +199,40 @@ class SchedulerCore:
         raise NotImplementedError
 
     def _next_chunk(self) -> Optional[Chunk]:
-        for m in self._maps.values():
-            if not m.running:
-                continue
-            if m.retry:
-                return m.retry.popleft()
-            if m.exhausted:
-                continue
-            chunk = self._cut(m)
+        """The next chunk to hand out, taking the running maps in turn (a
+        long or endless map does not hold up the next one)."""
+        maps = list(self._maps.values())
+        for k in range(len(maps)):
+            m = maps[(self._turn + k) % len(maps)]
+            chunk = self._chunk_of(m)
             if chunk is not None:
+                self._turn = (self._turn + k + 1) % len(maps)
                 return chunk
         return None
 
+    def _chunk_of(self, m: Map) -> Optional[Chunk]:
+        if not m.running:
+            return None
+        if m.retry:
+            return m.retry.popleft()
+        if m.exhausted:
+            return None
+        if not m.wants_input(len(self._workers), self.window):
+            m.throttled = True                  # until its consumer takes more
+            return None
+        return self._cut(m)
+
+    def consumed(self, m: Map, n: int) -> None:
+        """``m``'s consumer took ``n`` results: a throttled input reads on."""
+        with self._lock:
+            m.take(n)
+            if m.throttled and m.running:
+                m.throttled = False
+                self._feed()
+        self._flush_events()
+
     def _cut(self, m: Map) -> Optional[Chunk]:
-        size = m.chunksize or auto_size(m, len(self._workers))
+        size = m.chunksize or auto_size(m, len(self._workers), self.window)
         chunk, total_found = cut(m, size, next(self._ids))
         if chunk is not None and is_probe(m, chunk):
             chunk.budget = PROBE_BUDGET_S
@@ -281,7 +317,7 @@ class SchedulerCore:
             # a get() waits for the end only: waking it for every chunk
             # costs the reader threads the GIL (W1: ~40% of the map)
             self._changed.notify_all()
-        self._dispatch(worker)
+        self._feed(returning=worker)
         if not worker.inflight:
             self._emit(ev.WorkerBusy, worker=worker.label, busy=False)
 

@@ -75,8 +75,7 @@ class Recovery(SchedulerCore):
         self._emit(ev.WorkerLost, worker=worker.label, reason=reason, requeued=requeued,
                    map_ids=tuple(dict.fromkeys(c.map.id for c in chunks)))
         self._changed.notify_all()
-        for w in list(self._workers):
-            self._dispatch(w)
+        self._feed()
         transport = worker.transport
         return (self.state == "running" and transport is not None
                 and transport.can_replace)

@@ -6,7 +6,8 @@ re-raises KeyboardInterrupt.
 """
 from __future__ import annotations
 
-from typing import Any, Iterator, Optional
+import weakref
+from typing import Any, Optional
 
 import multiprocess
 
@@ -77,46 +78,88 @@ class AsyncResult:
         return f"<AsyncResult {m.kindname} {m.state} {m.done}/{m.total}>"
 
 
-def iter_ordered(scheduler: Scheduler, m: Map) -> Iterator[Any]:
-    """Yield results in input order as soon as each is ready."""
-    m.streaming = True
-    pos = 0
-    try:
-        while True:
-            scheduler.wait(m, lambda: pos in m.results or m.ended)
-            chunk = m.results.pop(pos, None)
-            if chunk is not None:
-                pos += len(chunk)
-                yield from chunk
-            elif m.state is MapState.DONE:
-                scheduler.flush_events()
-                return
-            elif m.ended:
-                raise m.error
-    except KeyboardInterrupt:
-        scheduler.cancel(m)
-        raise
-    finally:
-        if m.running:          # abandoned half-way
-            scheduler.abandon(m)
+class ResultIterator:
+    """What ``imap`` (``ordered``) and ``uimap`` return: results as they
+    are ready, read lazily from the workers.
+
+    Taking a result lets the scheduler read further into the input (a
+    streamed map reads only a bounded way ahead of its consumer).  Closing
+    the iterator, or dropping the last reference to it, stops the map; an
+    interrupt while waiting cancels it.
+    """
+
+    def __init__(self, scheduler: Scheduler, m: Map, ordered: bool) -> None:
+        self._scheduler, self._map, self._ordered = scheduler, m, ordered
+        self._buffer: list = []
+        self._pos = 0                        # the next input index (ordered)
+        # stops the map when the iterator is collected without being closed,
+        # without keeping the iterator itself alive
+        self._finalizer = weakref.finalize(self, _abandon, scheduler, m)
+        self._finalizer.atexit = False       # the pools' own exit hook stops them
+
+    def __iter__(self) -> "ResultIterator":
+        return self
+
+    def __next__(self) -> Any:
+        if not self._buffer:
+            self._buffer = self._next_chunk()
+            self._buffer.reverse()
+        return self._buffer.pop()
+
+    def _next_chunk(self) -> list:
+        m, scheduler = self._map, self._scheduler
+        try:
+            while True:
+                scheduler.wait(m, self._ready)
+                chunk = self._take()
+                if chunk is not None:
+                    scheduler.consumed(m, len(chunk))
+                    return chunk
+                if m.state is MapState.DONE:
+                    scheduler.flush_events()
+                    self._finalizer.detach()
+                    raise StopIteration
+                if m.ended:
+                    self._finalizer.detach()
+                    raise m.error
+        except KeyboardInterrupt:
+            self._finalizer.detach()
+            scheduler.cancel(m)
+            raise
+
+    def _ready(self) -> bool:
+        m = self._map
+        waiting = (self._pos in m.results) if self._ordered else bool(m.arrivals)
+        return waiting or m.ended
+
+    def _take(self) -> Optional[list]:
+        m = self._map
+        if not self._ordered:
+            return m.arrivals.popleft() if m.arrivals else None
+        chunk = m.results.pop(self._pos, None)
+        if chunk is not None:
+            self._pos += len(chunk)
+        return chunk
+
+    def close(self) -> None:
+        """Stop the map now (what the rest of its results would have cost)."""
+        self._finalizer()
+
+    def __repr__(self) -> str:
+        m = self._map
+        return f"<{m.kindname} iterator {m.state} {m.done}/{m.total}>"
 
 
-def iter_unordered(scheduler: Scheduler, m: Map) -> Iterator[Any]:
-    """Yield results in the order they finish."""
-    m.streaming = True
-    try:
-        while True:
-            scheduler.wait(m, lambda: bool(m.arrivals) or m.ended)
-            if m.arrivals:
-                yield from m.arrivals.popleft()
-            elif m.state is MapState.DONE:
-                scheduler.flush_events()
-                return
-            elif m.ended:
-                raise m.error
-    except KeyboardInterrupt:
-        scheduler.cancel(m)
-        raise
-    finally:
-        if m.running:
-            scheduler.abandon(m)
+def _abandon(scheduler: Scheduler, m: Map) -> None:
+    if m.running:
+        scheduler.abandon(m)
+
+
+def iter_ordered(scheduler: Scheduler, m: Map) -> ResultIterator:
+    """Results in input order as soon as each is ready."""
+    return ResultIterator(scheduler, m, ordered=True)
+
+
+def iter_unordered(scheduler: Scheduler, m: Map) -> ResultIterator:
+    """Results in the order they finish."""
+    return ResultIterator(scheduler, m, ordered=False)

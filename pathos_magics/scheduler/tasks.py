@@ -10,6 +10,10 @@ is known, the first chunks measure it: a chunk of cheap-to-send items goes
 at its guided size with a time box (the worker stops after
 ``PROBE_BUDGET_S`` and the rest comes back to be cut again), so no worker
 idles while the first results travel; costly items go ``PROBE`` at a time.
+A lazy input (a generator) first goes one item per chunk to each worker's
+slots: a few long tasks are spread over every worker.  A streamed map
+(imap, uimap) reads its input only as far ahead of its consumer as the
+workers need.
 """
 from __future__ import annotations
 
@@ -28,6 +32,7 @@ PROBE_BUDGET_S = 0.002   # a first chunk of cheap items stops after this long
 PROBE_MAX_BYTES = 256 * 1024   # "cheap": the whole chunk pickles to at most this
 CHUNK_MIN_S = 0.0005     # a chunk at least this long amortises its overhead
 CHUNK_MAX_S = 0.2        # and at most this long keeps progress and balance live
+LOOKAHEAD_MIN = 64       # a streamed map may read this many items ahead of its consumer
 
 
 class MapState(str, enum.Enum):
@@ -92,7 +97,11 @@ class Map:
         self.out: Optional[list] = None
         self.arrivals: collections.deque[list] = collections.deque()  # unordered
         self.state = MapState.RUNNING
-        self.streaming = False       # an imap/uimap consumer wants every chunk
+        # imap/uimap: a consumer takes results one by one, so the input is
+        # read only as far ahead of it as the workers need (see wants_input)
+        self.streaming = kindname in ("imap", "uimap")
+        self.consumed = 0            # results the consumer has taken
+        self.throttled = False       # the input waits for the consumer
         self.error: Optional[BaseException] = None
         self.error_index: Optional[int] = None
         # the starter's context (in a kernel: its cell), for worker output
@@ -108,6 +117,21 @@ class Map:
     @property
     def ended(self) -> bool:
         return self.state is not MapState.RUNNING
+
+    def wants_input(self, workers: int, window: int) -> bool:
+        """Whether more of the input may be read now.  A streamed map holds
+        at most ``lookahead`` items read but not yet taken by its consumer:
+        enough to keep every worker's window full twice over.  (A map whose
+        whole list is wanted reads on: the caller asked for all of it.)"""
+        if not self.streaming:
+            return True
+        size = self.chunksize or auto_size(self, workers, window)
+        lookahead = max(LOOKAHEAD_MIN, 2 * window * max(1, workers) * size)
+        return self.next_index - self.consumed < lookahead
+
+    def take(self, n: int) -> None:
+        """The consumer took ``n`` more results."""
+        self.consumed += n
 
     def finished_feeding(self) -> bool:
         return self.exhausted and not self.retry and self.inflight == 0
@@ -184,11 +208,13 @@ def cut(m: Map, size: int, chunk_id: int) -> tuple[Optional[Chunk], bool]:
     return Chunk(chunk_id, m, start, items), total_found
 
 
-def auto_size(m: Map, workers: int) -> int:
+def auto_size(m: Map, workers: int, window: int = 2) -> int:
     """How many items the next chunk of ``m`` gets (see the module doc)."""
     remaining = None if m.total is None else m.total - m.next_index
     guided = PROBE if remaining is None else math.ceil(remaining / (4 * max(1, workers)))
     if m.t_task is None:                       # probe the task time first
+        if remaining is None and m.next_index < window * max(1, workers):
+            return 1      # a lazy input: one item to each worker's slots first
         return max(1, min(guided, _probe_limit(m)))
     hi = max(1, int(CHUNK_MAX_S / m.t_task))
     lo = max(1, int(CHUNK_MIN_S / m.t_task))
@@ -212,9 +238,12 @@ def _probe_limit(m: Map) -> int:
 
 
 def is_probe(m: Map, chunk: Chunk) -> bool:
-    """Whether ``chunk`` goes with a time box (cut before the task time was
-    known, bigger than a plain probe)."""
-    return m.t_task is None and m.chunksize is None and len(chunk.items) > PROBE
+    """Whether ``chunk`` goes with a time box: cut before the task time was
+    known, bigger than a plain probe (a lazy input's probes too: its items
+    cannot be sampled, so a slow one must not hold the rest back)."""
+    if m.t_task is not None or m.chunksize is not None:
+        return False
+    return len(chunk.items) > (1 if m.seq is None else PROBE)
 
 
 def rest_of(m: Map, chunk: Chunk, done: int, ids: Iterator[int],

@@ -26,9 +26,32 @@ def test_first_chunks_are_as_big_as_their_items_allow(items, expect):
     assert tasks.auto_size(m, 2) == expect
 
 
-def test_a_lazy_input_is_probed_a_few_items_at_a_time():
+def test_a_lazy_input_goes_one_item_to_each_slot_then_a_few_at_a_time():
+    # a generator of a few long tasks must reach every worker (issue 10.2)
     m = tasks.Map(0, abs, wire.SINGLE, iter(range(1000)), True, None, "imap")
-    assert tasks.auto_size(m, 2) == tasks.PROBE
+    sizes = []
+    for cid in range(5):
+        size = tasks.auto_size(m, 2, window=2)
+        sizes.append(size)
+        tasks.cut(m, size, cid)
+    assert sizes == [1, 1, 1, 1, tasks.PROBE]
+    probe, _ = tasks.cut(m, tasks.PROBE, 9)
+    assert tasks.is_probe(m, probe)               # time-boxed: a slow item cannot hold the rest
+
+
+def test_a_streamed_map_reads_only_a_bounded_way_ahead_of_its_consumer():
+    m = tasks.Map(0, abs, wire.SINGLE, itertools.count(), True, None, "imap")
+    m.t_task = 1e-6
+    cid = 0
+    while m.wants_input(workers=2, window=2):
+        tasks.cut(m, tasks.auto_size(m, 2), cid)
+        cid += 1
+    read = m.next_index
+    assert 0 < read < 10**6
+    m.take(read)                                   # the consumer caught up
+    assert m.wants_input(workers=2, window=2)
+    whole = tasks.Map(1, abs, wire.SINGLE, itertools.count(), True, None, "map")
+    assert whole.wants_input(workers=2, window=2)  # a map's caller wants every result
 
 
 def test_only_big_chunks_cut_before_the_task_time_is_known_get_a_time_box():
