@@ -38,6 +38,7 @@ class PoolSpec:
 
 
 _active = PoolSpec()
+_active_pool: Optional[AbstractPool] = None     # the pool set_active last made
 _lock = threading.Lock()
 
 
@@ -66,12 +67,16 @@ def set_active(kind: str, nodes: Optional[int] = None, **options: Any) -> Abstra
     Raises ValueError for an unknown kind or a bad node count, before the
     current active pool is changed.
     """
-    global _active
+    global _active, _active_pool
     if nodes is not None:
         check_count(nodes)
     pool = make_pool(kind, nodes, **options)
     with _lock:
         _active = PoolSpec(kind, nodes, dict(options))
+        previous, _active_pool = _active_pool, pool
+    if previous is not None and previous.key != pool.key:
+        # once another pool is active nothing would show or stop its workers
+        previous.clear()
     return pool
 
 
@@ -81,9 +86,9 @@ def active_spec() -> PoolSpec:
 
 def reset_active() -> None:
     """Back to the default: local processes, one per usable CPU."""
-    global _active
+    global _active, _active_pool
     with _lock:
-        _active = PoolSpec()
+        _active, _active_pool = PoolSpec(), None
 
 
 def Pool(nodes: Optional[int] = None, **options: Any) -> AbstractPool:  # noqa: N802

@@ -152,7 +152,7 @@ class PmapHandle:
 
     def result(self, timeout: Optional[float] = None) -> list:
         """The results in input order; waits up to ``timeout`` seconds."""
-        return self._result.get(timeout)
+        return _raise_short(lambda: self._result.get(timeout))
 
     get = result
 
@@ -186,7 +186,7 @@ def run_pmap(shell: Any, opts: PmapOptions, cell: str) -> Any:
         if opts.run_async:
             return PmapHandle(pool.amap(func, items, **kw), pool)
         if opts.unordered:
-            return list(pool.uimap(func, items, **kw))
+            return _raise_short(lambda: list(pool.uimap(func, items, **kw)))
         return _raise_short(lambda: pool.map(func, items, **kw))
 
 

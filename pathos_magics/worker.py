@@ -33,12 +33,17 @@ from . import inherit, serialize, wire
 #: True inside a worker process: nested maps never show progress.
 IN_WORKER = False
 
-_here = threading.local()      # .serving: this thread runs a worker loop
+_here = threading.local()      # .serving: this thread runs a worker loop (.owner: for whom)
 
 
 def in_worker() -> bool:
     """True on a worker: in a worker process, or on a worker thread."""
     return IN_WORKER or getattr(_here, "serving", False)
+
+
+def serving_for() -> Any:
+    """On a worker thread: the scheduler it works for (its ``owner``), else None."""
+    return getattr(_here, "owner", None)
 
 _CANCEL_SIGNAL = signal.SIGUSR1
 
@@ -184,7 +189,7 @@ def serve(channel: Any, label: str, *, in_process: bool = False,
           interrupt: Optional[Callable[[], None]] = None,
           on_eof: Optional[Callable[[], None]] = None,
           initializer: Optional[Callable[..., Any]] = None,
-          initargs: tuple = ()) -> None:
+          initargs: tuple = (), owner: Any = None) -> None:
     """Run tasks from ``channel`` until STOP or the channel closes.
 
     Args:
@@ -197,8 +202,10 @@ def serve(channel: Any, label: str, *, in_process: bool = False,
             exits at once there, so no worker outlives its scheduler).
         initializer: called as ``initializer(*initargs)`` once, before the
             first task (pathos's and multiprocessing's pool option).
+        owner: on a thread, the scheduler it works for (a map its tasks
+            start on that same pool must not wait for its own threads).
     """
-    _here.serving = True
+    _here.serving, _here.owner = True, owner
     runner = Runner(channel, in_process)
     if initializer is not None:
         try:

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import builtins
 from collections.abc import Sized
+from threading import current_thread
 from typing import Any, Callable, Iterable, Iterator, Optional, Union
 
 import multiprocess
@@ -19,6 +20,8 @@ from ..events import Observer
 from ..scheduler import AsyncResult, Scheduler, iter_ordered, iter_unordered
 from ..system import cpu_count
 from ..transports.base import Transport
+from ..transports.serial import SerialTransport
+from ..worker import serving_for
 from . import cache
 
 __all__ = ["AbstractPool", "check_count", "cpu_count", "parse_nodes", "shutdown"]
@@ -66,6 +69,11 @@ class AbstractPool:
         return ()
 
     # -- the cache
+
+    @property
+    def key(self) -> tuple:
+        """This pool's key in the cache: pools with equal keys share workers."""
+        return self._key()
 
     def _key(self) -> tuple:
         # As in pathos, an id (default: the number of nodes) names one cached
@@ -117,7 +125,7 @@ class AbstractPool:
 
     def apipe(self, f: Callable, *args: Any, **kwds: Any) -> AsyncResult:
         """Start ``f(*args, **kwds)`` on a worker; returns its handle."""
-        sched = self._serve()
+        sched = self._scheduler_here()
         m = sched.submit(f, [(args, kwds)], wire.CALL, kindname="apipe")
         return AsyncResult(sched, m, single=True)
 
@@ -140,9 +148,19 @@ class AbstractPool:
         if chunksize is not None and (not isinstance(chunksize, int) or chunksize < 1):
             raise ValueError(f"chunksize must be a positive int, not {chunksize!r}")
         items, mode = _items(args)
-        sched = self._serve()
+        sched = self._scheduler_here()
         return sched, sched.submit(f, items, mode, ordered=ordered,
                                    chunksize=chunksize, kindname=kind)
+
+    def _scheduler_here(self) -> Scheduler:
+        """This pool's scheduler; but a map that one of its own worker
+        threads starts runs in that thread (a private serial scheduler):
+        waiting for the pool's threads while holding one could deadlock."""
+        sched = self._serve()
+        if serving_for() is sched:
+            return Scheduler(f"{self.name} (nested, in {current_thread().name})",
+                             [(SerialTransport(), 1)], nodes=1)
+        return sched
 
     # -- lifecycle (pathos semantics)
 

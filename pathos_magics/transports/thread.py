@@ -30,9 +30,10 @@ class ThreadWorker(WorkerHandle):
     in_process = True
 
     def __init__(self, label: str, outbox: "queue.SimpleQueue",
-                 init: tuple = (None, ())) -> None:
+                 init: tuple = (None, ()), owner: Any = None) -> None:
         super().__init__(label, "localhost")
         self._init = init
+        self._owner = owner
         self._inbox: "queue.SimpleQueue" = queue.SimpleQueue()
         side = _WorkerSide(self._inbox, outbox, self)
         self.thread = threading.Thread(target=self._run, args=(side, outbox),
@@ -42,7 +43,8 @@ class ThreadWorker(WorkerHandle):
         try:
             worker.serve(side, self.label, in_process=True,
                          interrupt=lambda: worker.interrupt_thread(self.thread),
-                         initializer=self._init[0], initargs=self._init[1])
+                         initializer=self._init[0], initargs=self._init[1],
+                         owner=self._owner)
         except BaseException as exc:     # a bug, not a task failure
             outbox.put((self, ("lost", f"its thread crashed: {exc!r}")))
 
@@ -84,7 +86,7 @@ class ThreadTransport(Transport):
             self._relay.start()
         started = []
         for index in range(first_index, first_index + count):
-            w = ThreadWorker(f"{self._prefix}-{index}", self._outbox, self._init)
+            w = ThreadWorker(f"{self._prefix}-{index}", self._outbox, self._init, sink)
             w.transport = self
             w.thread.start()
             self._workers.append(w)

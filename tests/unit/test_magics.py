@@ -206,3 +206,36 @@ def test_pmap_pool_remote_needs_an_active_remote_pool(ip):
     result = run(ip, "%%pmap --pool remote x in range(2)\nx")
     assert isinstance(result.error_in_exec, UsageError)
     assert "%pathos pool remote" in str(result.error_in_exec)
+
+
+def test_switching_the_active_pool_stops_the_previous_one(ip):
+    import psutil
+    ip.run_line_magic("pathos", "pool process 3")
+    first = [w.pid for w in active.Pool().workers]
+    assert len(first) == 3
+    ip.run_line_magic("pathos", "pool process 2")
+    report = repr(ip.run_line_magic("pathos", "status"))
+    assert "ncpus=2" in report
+    gone = psutil.wait_procs([psutil.Process(p) for p in first if psutil.pid_exists(p)],
+                             timeout=10)[1]
+    assert gone == []                                  # none of the 3 left running
+
+
+def test_nested_map_on_the_active_thread_pool_runs_in_the_calling_thread(ip):
+    ip.run_line_magic("pathos", "pool thread 2")
+    run(ip, "from pathos_magics import Pool")
+    result = run(ip, "Pool().map(lambda x: Pool().map(abs, [-x, -x - 1]), range(3))")
+    assert result.success, result.error_in_exec
+    assert result.result == [[0, 1], [1, 2], [2, 3]]
+
+
+def test_unordered_and_async_errors_show_the_cell_not_our_frames(ip):
+    run(ip, "def bad(x):\n    return 1 / (x - 2)")
+    for line in ("%%pmap --unordered x in range(4)", "%%pmap --async -o h x in range(4)"):
+        result = run(ip, f"{line}\nbad(x)")
+        if "--async" in line:
+            result = run(ip, "h.result()")
+        exc = result.error_in_exec
+        assert isinstance(exc, ZeroDivisionError)
+        shown = "\n".join(exc._render_traceback_())
+        assert "pathos_magics" not in shown and "1 / (x - 2)" in shown
