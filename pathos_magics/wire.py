@@ -16,6 +16,8 @@ scheduler -> worker::
                                          to stop and return what is done
     (CANCEL, map_id)                     stop that map's tasks now
     (FORGET, key)                        drop a finished map's function
+    (STATE, state)                       a local process takes the kernel's cwd,
+                                         environment, sys.path, reloads (procstate.py)
     (STOP,)                              exit after the current chunk
 
 worker -> scheduler::
@@ -43,6 +45,7 @@ import threading
 from typing import Any
 
 CODE, RUN, CANCEL, FORGET, STOP = "code", "run", "cancel", "forget", "stop"
+STATE = "state"
 HELLO, DONE, CANCELLED, OUT, STALE = "hello", "done", "cancelled", "out", "stale"
 SINGLE, STAR, CALL = 0, 1, 2
 

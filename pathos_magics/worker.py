@@ -28,7 +28,7 @@ import time
 import traceback
 from typing import Any, Callable, Optional
 
-from . import inherit, serialize, wire
+from . import inherit, procstate, serialize, wire
 
 #: True inside a worker process: nested maps never show progress.
 IN_WORKER = False
@@ -228,7 +228,7 @@ def serve(channel: Any, label: str, *, in_process: bool = False,
                 inbox.put(None)
                 return
             tag = msg[0]
-            if tag == wire.RUN or tag == wire.CODE:     # in the order sent
+            if tag == wire.RUN or tag == wire.CODE or tag == wire.STATE:   # in order
                 inbox.put(msg)
             elif tag == wire.CANCEL:
                 runner.cancelled.add(msg[1])
@@ -249,6 +249,9 @@ def serve(channel: Any, label: str, *, in_process: bool = False,
             return
         if msg[0] == wire.CODE:
             runner.take_code(msg[1], msg[2])
+            continue
+        if msg[0] == wire.STATE:
+            procstate.apply(msg[1])
             continue
         try:
             runner.run(msg)

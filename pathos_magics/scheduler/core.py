@@ -36,7 +36,7 @@ import threading
 from typing import Any, Callable, Optional
 
 from .. import events as ev
-from .. import serialize, tracebacks, wire, worker as _worker_loop
+from .. import procstate, serialize, tracebacks, wire, worker as _worker_loop
 from ..errors import NoWorkersError, PoolClosedError
 from ..transports.base import Transport, WorkerHandle
 from .tasks import PROBE_BUDGET_S, Chunk, Map, MapState, auto_size, cut, is_probe, rest_of
@@ -79,6 +79,7 @@ class SchedulerCore:
         self._next_label: dict[int, int] = {}
         self._replacing = 0          # replacements being started right now
         self._turn = 0               # which running map gives the next chunk
+        self._kernel_state = procstate.StateTracker()   # for local processes
         self._pumps = [t for t in self._transports if hasattr(t, "pump")]
         for transport, count in transports:
             self._start_workers(transport, count)
@@ -112,6 +113,7 @@ class SchedulerCore:
         started = transport.start(count, self, first)
         with self._lock:
             for w in started:
+                w.state_version = self._kernel_state.version
                 self._workers.append(w)
                 self._emit(ev.WorkerUp, worker=w.label, host=w.host, pid=w.pid)
                 self._dispatch(w)
@@ -129,6 +131,8 @@ class SchedulerCore:
                     "pool.restart() to reopen it, or pool.clear() so the next "
                     "pool of this kind starts fresh.")
             m = Map(next(_MAP_IDS), func, kind, items, ordered, chunksize, kindname)
+            if any(w.follows_kernel for w in self._workers):
+                self._kernel_state.look()       # cwd, env, path, reloads changed?
             if any(not t.in_process for t in self._transports):
                 # serialize now, so that an unpicklable function fails here
                 shipped = [w for w in self._workers if not w.in_process]
@@ -175,6 +179,10 @@ class SchedulerCore:
                 break
             m = chunk.map
             try:
+                if worker.state_version < self._kernel_state.version:
+                    worker.send((wire.STATE,
+                                 self._kernel_state.state_since(worker.state_version)))
+                    worker.state_version = self._kernel_state.version
                 if m.id not in worker.known_code:
                     worker.send((wire.CODE, m.id,
                                  m.func if worker.in_process else m.code_for(worker)))

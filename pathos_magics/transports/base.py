@@ -34,6 +34,7 @@ class WorkerHandle:
     """
 
     in_process = False
+    follows_kernel = False      # a local process: it takes the kernel's cwd, env, path
 
     def __init__(self, label: str, host: str = "localhost",
                  pid: Optional[int] = None) -> None:
@@ -49,6 +50,7 @@ class WorkerHandle:
         # scheduler bookkeeping (owned by the scheduler, under its lock)
         self.inflight: dict[int, Any] = {}
         self.known_code: set[int] = set()
+        self.state_version = 0       # the kernel process state it has (procstate)
 
     def send(self, msg: tuple) -> None:
         """Deliver one message; raise OSError if the worker is unreachable."""

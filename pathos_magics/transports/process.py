@@ -118,6 +118,8 @@ class _Pump:
 
 
 class ProcessWorker(ChannelWorker):
+    follows_kernel = True
+
     def __init__(self, label: str, channel: wire.Channel, sink: WorkerSink,
                  process: Any) -> None:
         super().__init__(label, channel, sink, pid=process.pid)
