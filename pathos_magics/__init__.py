@@ -22,6 +22,9 @@ def __getattr__(name: str) -> Any:       # lazy: importing the package is cheap
     if name == "Pool":
         from .active import Pool
         return Pool
+    if name == "panel":                  # the subpackage, callable: panel()
+        import importlib
+        return importlib.import_module(".panel", __name__)
     raise AttributeError(f"module 'pathos_magics' has no attribute {name!r}")
 
 

@@ -82,6 +82,7 @@ class PathosMagics(Magics):
                                         local port (--close HOST:PORT closes it)
           %pathos tunnels               the open tunnels
           %pathos hosts                 the host registry
+          %pathos panel                 the host picker: choose, test, start, stop
           %pathos clear                 stop the active pool's workers
         """
         try:
@@ -94,7 +95,7 @@ class PathosMagics(Magics):
         handler = getattr(self, f"_cmd_{command}", None)
         if handler is None:
             raise UsageError(f"%pathos: unknown command {command!r}; one of pool, "
-                             "status, progress, tunnel, tunnels, hosts, clear")
+                             "status, progress, tunnel, tunnels, hosts, panel, clear")
         return handler(rest)
 
     # -- %pathos subcommands
@@ -168,6 +169,13 @@ class PathosMagics(Magics):
     def _cmd_hosts(self, words: list[str]) -> HostsTable:
         from . import hosts
         return HostsTable(hosts.list_hosts())
+
+    def _cmd_panel(self, words: list[str]) -> Any:
+        from .panel import panel
+        if words:
+            raise UsageError("%pathos panel takes no arguments; for options call "
+                             "pathos_magics.panel(python=..., max_rows=...)")
+        return panel()
 
     # -- %%pmap
 
