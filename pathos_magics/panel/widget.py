@@ -40,6 +40,11 @@ _STATUS_COLOUR = {"ok": "#1a7f37", "error": "#cf222e", "testing": "#9a6700",
 _LIVE_COLOUR = {"lost": "#cf222e", "busy": "#1a7f37", "up": "#0969da", "none": "#6e7781"}
 
 
+def _esc(text: str) -> str:
+    """Text content for an HTML widget (quotes need no escaping there)."""
+    return html.escape(text, quote=False)
+
+
 def _classed(widget: W.Widget, *classes: str) -> W.Widget:
     for c in classes:
         widget.add_class(c)
@@ -75,12 +80,12 @@ class HostRowWidget:
         _set(self.test, "disabled", r.status == "testing")
         colour = _STATUS_COLOUR.get(r.status, "inherit")
         _set(self.status, "value",
-             f"<span style='color:{colour}'>{html.escape(r.message)}</span>")
+             f"<span style='color:{colour}'>{_esc(r.message)}</span>")
         active = r.live.up or r.live.lost or r.live.done
         _set(self.live, "value", "" if not active else
              f"<span style='color:{_LIVE_COLOUR[r.live.state]}'>"
-             f"{html.escape(r.live.text())}</span>")
-        _set(self.source, "value", f"<i>{html.escape(r.source)}</i>")
+             f"{_esc(r.live.text())}</span>")
+        _set(self.source, "value", f"<i>{_esc(r.source)}</i>")
         if r.live.state == "lost":
             self.box.add_class("pm-host-lost")
         else:
@@ -155,7 +160,7 @@ class PanelWidget:
             W.HBox([self.local, self.start, self.stop, self.pool]),
             W.HBox([self.tunnel_spec, self.tunnel_open]), self.tunnels,
             self.message, self.code,
-            W.HTML(f"<small>{html.escape(HELP)}</small>")]), "pm-panel")
+            W.HTML(f"<small>{_esc(HELP)}</small>")]), "pm-panel")
         self._wire()
         model.on_change(lambda _state: self.refresh())
         self.refresh()
@@ -196,9 +201,9 @@ class PanelWidget:
             _set(self.start, "disabled", not s.can_start)
             _set(self.stop, "disabled", not s.can_stop)
             local = f" · local: {s.local_live.text()}" if s.local_live.up else ""
-            _set(self.pool, "value", f"{html.escape(s.pool)}{html.escape(local)}")
-            _set(self.message, "value", html.escape(s.message))
-            _set(self.code, "value", f"<pre>{html.escape(s.code)}</pre>")
+            _set(self.pool, "value", f"{_esc(s.pool)}{_esc(local)}")
+            _set(self.message, "value", _esc(s.message))
+            _set(self.code, "value", f"<pre>{_esc(s.code)}</pre>")
             self._render_tunnels(s)
 
     def _render_tunnels(self, s: PanelState) -> None:
@@ -211,7 +216,7 @@ class PanelWidget:
         for host, port, local, state in keys:
             close = _classed(W.Button(description="Close"), "pm-tunnel-close")
             close.on_click(lambda _, h=host, p=port: self.model.close_tunnel(h, p))
-            rows.append(W.HBox([W.HTML(html.escape(
+            rows.append(W.HBox([W.HTML(_esc(
                 f"{host}:{port} -> 127.0.0.1:{local} {state}")), close]))
         self.tunnels.children = rows
 
