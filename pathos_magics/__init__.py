@@ -22,6 +22,9 @@ def __getattr__(name: str) -> Any:       # lazy: importing the package is cheap
     if name == "Pool":
         from .active import Pool
         return Pool
+    if name == "panel":                  # the host picker: panel()
+        from .hostpanel import panel
+        return panel
     raise AttributeError(f"module 'pathos_magics' has no attribute {name!r}")
 
 

@@ -46,8 +46,11 @@ def _pathos_parsers() -> dict[str, MagicParser]:
     tunnel.add_argument("--close", action="store_true", help="close it instead")
     tunnels = command("tunnels", "the open tunnels")
     hosts = command("hosts", "the host registry")
+    panel = command("panel", "the host picker: choose hosts, test them, start and "
+                             "stop the active pool (pathos_magics.panel() takes options)")
     clear = command("clear", "stop the active pool's workers")
-    return {p.prog.split()[1]: p for p in (pool, status, prog, tunnel, tunnels, hosts, clear)}
+    return {p.prog.split()[1]: p
+            for p in (pool, status, prog, tunnel, tunnels, hosts, panel, clear)}
 
 
 _PARSERS = _pathos_parsers()
@@ -166,6 +169,10 @@ class PathosMagics(Magics):
     def _cmd_hosts(self, opts: Any) -> HostsTable:
         from . import hosts
         return HostsTable(hosts.list_hosts())
+
+    def _cmd_panel(self, opts: Any) -> Any:
+        from .hostpanel import panel
+        return panel()
 
     # -- %%pmap
 

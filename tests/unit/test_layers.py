@@ -29,7 +29,7 @@ LAYERS = [
     ("scheduler",),
     ("pools",),
     ("server", "mpi", "helpers", "active", "status", "demo"),
-    ("progress",),                              # the notebook front starts here
+    ("progress", "hostpanel"),                 # the notebook front starts here
     ("parsing", "pmap", "magics"),
     ("",),                                      # the package's face
 ]
