@@ -22,7 +22,8 @@ from . import cache
 
 __all__ = ["AbstractPool", "check_count", "cpu_count", "parse_nodes", "shutdown"]
 
-_SCHEDULER_OPTIONS = ("window", "max_retries", "cancel_timeout")
+_SCHEDULER_OPTIONS = ("window", "max_retries", "cancel_timeout", "task_timeout",
+                      "liveness_timeout")
 
 
 class AbstractPool:
@@ -36,6 +37,12 @@ class AbstractPool:
         window: chunks in flight per worker (default 2).
         max_retries: retries of a task whose worker died (default 2).
         cancel_timeout: seconds a cancelled task may take to stop (default 1).
+        task_timeout: seconds a task may run (default None: no limit); past
+            it the map fails with TaskTimeoutError and the worker is killed
+            and replaced.  ``map(..., timeout=...)`` overrides it per map.
+        liveness_timeout: seconds a worker may stay silent (default None:
+            no check); past it the worker is lost (stopped, hung), its tasks
+            run elsewhere, and it is killed and replaced.
     """
 
     _default_nodes: Optional[int] = None     # None: cpu_count()
@@ -96,6 +103,11 @@ class AbstractPool:
         """Like builtin ``map`` but in parallel: a list, in input order.
 
         ``chunksize`` fixes the chunk size (default: adapts to task time).
+        ``timeout``: seconds each task may run (default: the pool's
+        ``task_timeout``; None: no limit); a task past it fails the map
+        with TaskTimeoutError, and its worker is killed and replaced.  The
+        tasks of such a map go one per chunk.  (imap, uimap and amap take
+        ``chunksize`` and ``timeout`` too.)
         """
         return self.amap(f, *args, **kwds).get()
 
@@ -115,9 +127,14 @@ class AbstractPool:
         return AsyncResult(sched, m)
 
     def apipe(self, f: Callable, *args: Any, **kwds: Any) -> AsyncResult:
-        """Start ``f(*args, **kwds)`` on a worker; returns its handle."""
+        """Start ``f(*args, **kwds)`` on a worker; returns its handle.
+
+        Every keyword goes to ``f`` (as in pathos), so the pool's
+        ``task_timeout`` is the limit here: there is no per-call one.
+        """
         sched = self._serve()
-        m = sched.submit(f, [(args, kwds)], wire.CALL, kindname="apipe")
+        m = sched.submit(f, [(args, kwds)], wire.CALL, kindname="apipe",
+                         timeout=sched.task_timeout)
         return AsyncResult(sched, m, single=True)
 
     def pipe(self, f: Callable, *args: Any, **kwds: Any) -> Any:
@@ -133,15 +150,16 @@ class AbstractPool:
             raise TypeError(f"{kind}() must have at least two arguments: "
                             "a function and an iterable")
         chunksize = kwds.pop("chunksize", None)
+        sched = self._serve()
+        timeout = kwds.pop("timeout", sched.task_timeout)
         if kwds:
             raise TypeError(f"{kind}() got unexpected keyword argument(s) "
                             f"{', '.join(sorted(kwds))}")
         if chunksize is not None and (not isinstance(chunksize, int) or chunksize < 1):
             raise ValueError(f"chunksize must be a positive int, not {chunksize!r}")
         items, mode = _items(args, lazy)
-        sched = self._serve()
         return sched, sched.submit(f, items, mode, ordered=ordered,
-                                   chunksize=chunksize, kindname=kind)
+                                   chunksize=chunksize, kindname=kind, timeout=timeout)
 
     # -- lifecycle (pathos semantics)
 
