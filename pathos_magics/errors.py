@@ -72,3 +72,27 @@ class TaskError(PathosMagicsError):
 
     def __reduce__(self):
         return (type(self), (self.args[0], self.type_name))
+
+
+class TaskTimeoutError(PathosMagicsError, TimeoutError):
+    """A task ran longer than its map's ``timeout`` (or the pool's
+    ``task_timeout``); its worker was stopped and replaced.
+
+    Attributes:
+        index: the task's position in the map's input.
+        item: a short repr of its input item.
+        worker: the label of the worker that ran it.
+        timeout: the limit, in seconds.
+    """
+
+    def __init__(self, message: str, index: int | None = None, item: str = "",
+                 worker: str | None = None, timeout: float | None = None) -> None:
+        super().__init__(message)
+        self.index = index
+        self.item = item
+        self.worker = worker
+        self.timeout = timeout
+
+    def __reduce__(self):
+        return (type(self), (self.args[0], self.index, self.item, self.worker,
+                             self.timeout))

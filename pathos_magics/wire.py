@@ -19,6 +19,9 @@ scheduler -> worker::
     (STATE, state)                       a local process takes the kernel's cwd,
                                          environment, sys.path, reloads (procstate.py)
     (STOP,)                              exit after the current chunk
+    (PING,)                              answer PONG (liveness check; the
+                                         worker's reader answers, not the
+                                         task, so a busy worker answers too)
 
 worker -> scheduler::
 
@@ -32,6 +35,7 @@ worker -> scheduler::
                                          global this worker holds another
                                          value of (name; None: said before)
     (OUT, stream, text)                  whole lines written to stdout/stderr
+    (PONG,)                              the answer to PING
 
 Connections between processes are :mod:`multiprocessing.connection`
 objects; over a network they are opened with a fresh random authkey, so the
@@ -47,6 +51,7 @@ from typing import Any
 CODE, RUN, CANCEL, FORGET, STOP = "code", "run", "cancel", "forget", "stop"
 STATE = "state"
 HELLO, DONE, CANCELLED, OUT, STALE = "hello", "done", "cancelled", "out", "stale"
+PING, PONG = "ping", "pong"
 SINGLE, STAR, CALL = 0, 1, 2
 
 _PROTOCOL = pickle.HIGHEST_PROTOCOL

@@ -236,6 +236,11 @@ def serve(channel: Any, label: str, *, in_process: bool = False,
                     interrupt()
             elif tag == wire.FORGET:
                 runner.forget(msg[1])
+            elif tag == wire.PING:       # liveness: this thread answers
+                try:
+                    channel.send((wire.PONG,))
+                except (OSError, ValueError):
+                    pass                 # the next recv sees the channel gone
             elif tag == wire.STOP:
                 inbox.put(None)
                 return

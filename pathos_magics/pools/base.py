@@ -26,7 +26,8 @@ from . import cache
 
 __all__ = ["AbstractPool", "check_count", "cpu_count", "parse_nodes", "shutdown"]
 
-_SCHEDULER_OPTIONS = ("window", "max_retries", "cancel_timeout")
+_SCHEDULER_OPTIONS = ("window", "max_retries", "cancel_timeout", "task_timeout",
+                      "liveness_timeout")
 
 
 class AbstractPool:
@@ -40,6 +41,12 @@ class AbstractPool:
         window: chunks in flight per worker (default 2).
         max_retries: retries of a task whose worker died (default 2).
         cancel_timeout: seconds a cancelled task may take to stop (default 1).
+        task_timeout: seconds a task may run (default None: no limit); past
+            it the map fails with TaskTimeoutError and the worker is killed
+            and replaced.  ``map(..., timeout=...)`` overrides it per map.
+        liveness_timeout: seconds a worker may stay silent (default None:
+            no check); past it the worker is lost (stopped, hung), its tasks
+            run elsewhere, and it is killed and replaced.
     """
 
     _default_nodes: Optional[int] = None     # None: cpu_count()
@@ -105,6 +112,11 @@ class AbstractPool:
         """Like builtin ``map`` but in parallel: a list, in input order.
 
         ``chunksize`` fixes the chunk size (default: adapts to task time).
+        ``timeout``: seconds each task may run (default: the pool's
+        ``task_timeout``; None: no limit); a task past it fails the map
+        with TaskTimeoutError, and its worker is killed and replaced.  The
+        tasks of such a map go one per chunk.  (imap, uimap and amap take
+        ``chunksize`` and ``timeout`` too.)
         """
         return self.amap(f, *args, **kwds).get()
 
@@ -124,9 +136,15 @@ class AbstractPool:
         return AsyncResult(sched, m)
 
     def apipe(self, f: Callable, *args: Any, **kwds: Any) -> AsyncResult:
-        """Start ``f(*args, **kwds)`` on a worker; returns its handle."""
+        """Start ``f(*args, **kwds)`` on a worker; returns its handle.
+
+        Every keyword goes to ``f`` (as in pathos), so the pool's
+        ``task_timeout`` is the limit here: there is no per-call one.
+        """
+        timeout = self._serve().task_timeout
         sched = self._scheduler_here()
-        m = sched.submit(f, [(args, kwds)], wire.CALL, kindname="apipe")
+        m = sched.submit(f, [(args, kwds)], wire.CALL, kindname="apipe",
+                         timeout=timeout)
         return AsyncResult(sched, m, single=True)
 
     def pipe(self, f: Callable, *args: Any, **kwds: Any) -> Any:
@@ -142,6 +160,8 @@ class AbstractPool:
             raise TypeError(f"{kind}() must have at least two arguments: "
                             "a function and an iterable")
         chunksize = kwds.pop("chunksize", None)
+        sched = self._serve()
+        timeout = kwds.pop("timeout", sched.task_timeout)
         if kwds:
             raise TypeError(f"{kind}() got unexpected keyword argument(s) "
                             f"{', '.join(sorted(kwds))}")
@@ -150,7 +170,7 @@ class AbstractPool:
         items, mode = _items(args)
         sched = self._scheduler_here()
         return sched, sched.submit(f, items, mode, ordered=ordered,
-                                   chunksize=chunksize, kindname=kind)
+                                   chunksize=chunksize, kindname=kind, timeout=timeout)
 
     def _scheduler_here(self) -> Scheduler:
         """This pool's scheduler; but a map that one of its own worker

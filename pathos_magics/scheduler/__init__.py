@@ -3,6 +3,7 @@
     tasks.py     a submitted map (Map, its named states) and its chunks
     core.py      maps in, chunks out to workers, results back   (SchedulerCore)
     recovery.py  a worker lost: requeue, replace, fail           (Recovery)
+    deadlines.py per-task timeouts, the liveness check           (Deadlines)
     control.py   waiting, cancel, close/join/terminate           (Scheduler)
     results.py   what a map hands back: AsyncResult, iterators
 

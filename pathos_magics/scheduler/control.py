@@ -12,7 +12,7 @@ import time
 from typing import Callable, Optional
 
 from ..errors import PoolClosedError
-from .recovery import Recovery
+from .deadlines import Deadlines
 from .tasks import Map, MapState
 
 _log = logging.getLogger(__name__)
@@ -20,7 +20,7 @@ _log = logging.getLogger(__name__)
 WAIT_SLICE = 0.1        # waits wake this often, so KeyboardInterrupt lands
 
 
-class Scheduler(Recovery):
+class Scheduler(Deadlines):
     """Feeds the maps of one pool to its workers; see core.SchedulerCore."""
 
     # ------------------------------------------------------------ waiting

@@ -33,6 +33,7 @@ import itertools
 import logging
 import sys
 import threading
+import time
 from typing import Any, Callable, Optional
 
 from .. import events as ev
@@ -121,9 +122,16 @@ class SchedulerCore:
 
     # ------------------------------------------------------------ submit
 
+    # deadlines.py sets these: a per-task limit is on (some map had one), and
+    # the liveness check's limit
+    _clocked = False
+    liveness_timeout: Optional[float] = None
+
     def submit(self, func: Callable, items: Any, kind: int, *, ordered: bool = True,
-               chunksize: Optional[int] = None, kindname: str = "map") -> Map:
-        """Queue a map and start feeding it; returns its handle."""
+               chunksize: Optional[int] = None, kindname: str = "map",
+               timeout: Optional[float] = None) -> Map:
+        """Queue a map and start feeding it; returns its handle.  With a
+        ``timeout``, each task goes alone in its chunk (see deadlines.py)."""
         with self._lock:
             if self.state != "running":
                 raise PoolClosedError(
@@ -133,6 +141,8 @@ class SchedulerCore:
             m = Map(next(_MAP_IDS), func, kind, items, ordered, chunksize, kindname)
             if any(w.follows_kernel for w in self._workers):
                 self._kernel_state.look()       # cwd, env, path, reloads changed?
+            if timeout is not None:
+                self._clock(m, timeout)
             if any(not t.in_process for t in self._transports):
                 # serialize now, so that an unpicklable function fails here
                 shipped = [w for w in self._workers if not w.in_process]
@@ -198,12 +208,18 @@ class SchedulerCore:
                 return
             worker.inflight[chunk.id] = chunk
             m.inflight += 1
+            if m.timeout is not None:       # it runs now if it is alone
+                chunk.started = time.monotonic() if len(worker.inflight) == 1 else None
         if was_idle and worker.inflight:
             first = next(iter(worker.inflight.values()))
             self._emit(ev.WorkerBusy, worker=worker.label, busy=True, map_id=first.map.id)
 
     def _unreachable(self, worker: WorkerHandle, reason: str) -> None:
         """A send to ``worker`` failed (under the lock): recovery.py handles it."""
+        raise NotImplementedError
+
+    def _clock(self, m: Map, timeout: float) -> None:
+        """Give ``m`` a per-task ``timeout`` (under the lock): deadlines.py."""
         raise NotImplementedError
 
     def _next_chunk(self) -> Optional[Chunk]:
@@ -252,6 +268,8 @@ class SchedulerCore:
 
     def on_message(self, worker: WorkerHandle, msg: tuple) -> None:
         """A transport delivers one message from ``worker``."""
+        if self.liveness_timeout is not None:
+            worker.heard = time.monotonic()
         tag = msg[0]
         if tag == wire.DONE:
             self._on_done(worker, msg)
@@ -264,6 +282,8 @@ class SchedulerCore:
         elif tag == wire.HELLO:
             info = msg[1]
             worker.pid = info.get("pid", worker.pid)
+        elif tag == wire.PONG:
+            pass                        # heard from it: that is all
         else:
             _log.warning("unknown message %r from %s", tag, worker.label)
 
@@ -315,10 +335,21 @@ class SchedulerCore:
                 self._emit(ev.TaskFailed, map_id=m.id, worker=worker.label,
                            index=index, error=exc)
                 self._fail(m, exc)
+            elif m.timeout is not None and elapsed > m.timeout and m.running:
+                # it came back, but late (a serial task cannot be stopped)
+                self._fail(m, self._timed_out(worker, chunk, elapsed))
             self._after_return(worker, m)
         self._flush_events()
 
+    def _timed_out(self, worker: WorkerHandle, chunk: Chunk,
+                   elapsed: float) -> BaseException:
+        """The error of ``chunk``'s task that ran past its map's timeout
+        (under the lock; emits TaskFailed): deadlines.py."""
+        raise NotImplementedError
+
     def _after_return(self, worker: WorkerHandle, m: Map) -> None:
+        if self._clocked:
+            self._clock_next(worker)
         if m.running and m.finished_feeding():
             self._finish(m)
         if m.streaming or m.ended:
@@ -328,6 +359,12 @@ class SchedulerCore:
         self._feed(returning=worker)
         if not worker.inflight:
             self._emit(ev.WorkerBusy, worker=worker.label, busy=False)
+
+    def _clock_next(self, worker: WorkerHandle) -> None:
+        """A chunk of ``worker`` came back: the next one starts now."""
+        chunk = next(iter(worker.inflight.values()), None)
+        if chunk is not None and chunk.map.timeout is not None and chunk.started is None:
+            chunk.started = time.monotonic()
 
     def _on_output(self, worker: WorkerHandle, stream: str, text: str) -> None:
         target = sys.stderr if stream == "stderr" else sys.stdout

@@ -48,13 +48,16 @@ class MapState(str, enum.Enum):
 
 
 class Chunk:
-    __slots__ = ("id", "map", "start", "items", "attempts", "budget", "_blob")
+    __slots__ = ("id", "map", "start", "items", "attempts", "budget", "started",
+                 "_blob")
 
     def __init__(self, cid: int, m: "Map", start: int, items: Any,
                  attempts: int = 0) -> None:
         self.id, self.map, self.start, self.items = cid, m, start, items
         self.attempts = attempts
         self.budget: Optional[float] = None    # seconds; the worker stops after it
+        # when its worker began it (a map with a timeout only; deadlines.py)
+        self.started: Optional[float] = None
         self._blob: Optional[bytes] = None
 
     def payload(self, worker: WorkerHandle) -> Any:
@@ -74,6 +77,7 @@ class Map:
         self.kindname = kindname
         self.ordered = ordered
         self.chunksize = chunksize
+        self.timeout: Optional[float] = None    # seconds per task (deadlines.py)
         if isinstance(items, (list, tuple, range)):
             self.seq: Optional[Any] = items
             self.source: Optional[Iterable] = None

@@ -3,6 +3,7 @@ from __future__ import annotations
 
 import logging
 import threading
+import time
 from typing import Any, Optional, Protocol
 
 from .. import wire
@@ -46,6 +47,7 @@ class WorkerHandle:
         self.stale_globals: frozenset[str] = frozenset()
         self.lost = False
         self.unreachable = False     # a send failed; loss handling pending
+        self.heard = time.monotonic()   # last message from it (liveness check)
         self.tasks_done = 0
         # scheduler bookkeeping (owned by the scheduler, under its lock)
         self.inflight: dict[int, Any] = {}

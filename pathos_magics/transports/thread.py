@@ -57,6 +57,7 @@ class ThreadWorker(WorkerHandle):
 
     def kill(self) -> None:
         # A thread cannot be killed; it is cancelled and abandoned (daemon).
+        self.abandoned = True
         worker.interrupt_thread(self.thread)
         self._inbox.put((wire.STOP,))
 
@@ -109,5 +110,6 @@ class ThreadTransport(Transport):
         for w in workers:
             w.send((wire.STOP,))
         for w in workers:
-            w.thread.join(timeout)
+            if not getattr(w, "abandoned", False):   # stuck in a sleep or C call
+                w.thread.join(timeout)
         self._outbox.put(None)
