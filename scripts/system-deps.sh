@@ -7,6 +7,10 @@ need=()
 [ -x /usr/sbin/sshd ] || need+=(openssh-server)
 command -v ip >/dev/null 2>&1 || need+=(iproute2)
 [ -x /usr/bin/chromium ] || need+=(chromium)
+# tests/integration/test_binder.py: a non-root user's venv from the system Python
+/usr/bin/python3 -c "import venv, ensurepip" >/dev/null 2>&1 || need+=(python3-venv)
+command -v useradd >/dev/null 2>&1 || need+=(passwd)
+command -v git >/dev/null 2>&1 || need+=(git)
 if [ ${#need[@]} -eq 0 ]; then exit 0; fi
 if [ "$(id -u)" = 0 ] && command -v apt-get >/dev/null 2>&1; then
     echo "installing system packages: ${need[*]}"

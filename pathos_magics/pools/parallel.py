@@ -81,7 +81,6 @@ class ParallelPool(AbstractPool):
             kwds["servers"] = tuple(str(s) for s in specs)
         self._kwds = kwds
         self._check_options(kwds)
-        self._revivers: dict[int, threading.Thread] = {}
         self._serve()
 
     def _transport_options(self) -> tuple[str, ...]:
@@ -132,16 +131,31 @@ class ParallelPool(AbstractPool):
         if sched.state != "running":
             return
         for t in sched.transports:
-            if not isinstance(t, SSHTransport):
-                continue
-            missing = t.count - t.live_workers()
-            busy = self._revivers.get(id(t))
-            if missing <= 0 or (busy is not None and busy.is_alive()):
-                continue
-            thread = threading.Thread(target=_revive_one, args=(sched, t, missing),
-                                      daemon=True, name=f"pathos-revive-{t.label}")
-            self._revivers[id(t)] = thread
-            thread.start()
+            if isinstance(t, SSHTransport):
+                _start_reviver(sched, t)
+
+
+# One reviver per transport, whichever pool object asked: every
+# ``ParallelPool(...)`` call with the same options is a new object over the
+# same cached scheduler, so the registry cannot live on the object.
+_REVIVERS: dict[int, threading.Thread] = {}
+_REVIVERS_LOCK = threading.Lock()
+
+
+def _start_reviver(sched: Any, t: SSHTransport) -> None:
+    with _REVIVERS_LOCK:
+        for key in [k for k, th in _REVIVERS.items() if not th.is_alive()]:
+            del _REVIVERS[key]
+        busy = _REVIVERS.get(id(t))
+        if busy is not None and busy.is_alive():
+            return
+        missing = t.count - t.live_workers()
+        if missing <= 0:
+            return
+        thread = threading.Thread(target=_revive_one, args=(sched, t, missing),
+                                  daemon=True, name=f"pathos-revive-{t.label}")
+        _REVIVERS[id(t)] = thread
+        thread.start()
 
 
 def _revive_one(sched: Any, t: SSHTransport, missing: int) -> None:

@@ -139,8 +139,9 @@ def _chunks(chan: paramiko.Channel, deadline: Optional[float], line: str, host: 
     """
     out_open = err_open = True
     while out_open or err_open:
-        if chan.recv_ready() or chan.recv_stderr_ready() or chan.closed:
-            pass
+        if (chan.recv_ready() or chan.recv_stderr_ready() or chan.eof_received
+                or chan.closed):
+            pass        # (at EOF the channel's pipe stays readable: no select)
         elif deadline is not None and time.monotonic() > deadline:
             raise TimeoutError(f"`{line}` on {host} did not finish in time; "
                                "it was stopped. Pass a longer timeout=.")
