@@ -13,7 +13,7 @@ from typing import TYPE_CHECKING
 from . import events as ev
 from . import remote_errors
 from .errors import NoWorkersError, WorkerLostError
-from .maps import Chunk
+from .tasks import Chunk
 from .transports.base import WorkerHandle
 
 if TYPE_CHECKING:                                  # pragma: no cover

@@ -34,7 +34,7 @@ from typing import Any, Callable, Optional
 from . import events as ev
 from . import inherit, remote_errors, serialize, wire
 from .errors import NoWorkersError, PoolClosedError
-from .maps import PROBE_BUDGET_S, Chunk, Map, auto_size, cut, is_probe, rest_of
+from .tasks import PROBE_BUDGET_S, Chunk, Map, auto_size, cut, is_probe, rest_of
 from .recovery import WorkerLoss
 from .transports.base import Transport, WorkerHandle
 

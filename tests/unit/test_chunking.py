@@ -7,44 +7,44 @@ import time
 
 import pytest
 
-from pathos_magics import maps, wire, worker
+from pathos_magics import tasks, wire, worker
 from pathos_magics.pools import ProcessPool, ThreadPool
 
 
 def new_map(items, chunksize=None):
-    return maps.Map(0, abs, wire.SINGLE, items, True, chunksize, "map")
+    return tasks.Map(0, abs, wire.SINGLE, items, True, chunksize, "map")
 
 
 @pytest.mark.parametrize("items,expect", [
     (range(100_000), 12_500),                     # a range costs nothing to send
     (list(range(100_000)), 12_500),               # small ints pickle small
-    ([bytes([i]) * 100_000 for i in range(200)], maps.PROBE),   # 100 kB each
+    ([bytes([i]) * 100_000 for i in range(200)], tasks.PROBE),   # 100 kB each
 ])
 def test_first_chunks_are_as_big_as_their_items_allow(items, expect):
     m = new_map(items)
-    assert maps.auto_size(m, 2) == expect
+    assert tasks.auto_size(m, 2) == expect
 
 
 def test_a_lazy_input_is_probed_a_few_items_at_a_time():
-    m = maps.Map(0, abs, wire.SINGLE, iter(range(1000)), True, None, "imap")
-    assert maps.auto_size(m, 2) == maps.PROBE
+    m = tasks.Map(0, abs, wire.SINGLE, iter(range(1000)), True, None, "imap")
+    assert tasks.auto_size(m, 2) == tasks.PROBE
 
 
 def test_only_big_chunks_cut_before_the_task_time_is_known_get_a_time_box():
     m = new_map(range(1000))
-    big, _ = maps.cut(m, 100, 1)
-    small, _ = maps.cut(m, maps.PROBE, 2)
-    assert maps.is_probe(m, big) and not maps.is_probe(m, small)
+    big, _ = tasks.cut(m, 100, 1)
+    small, _ = tasks.cut(m, tasks.PROBE, 2)
+    assert tasks.is_probe(m, big) and not tasks.is_probe(m, small)
     m.t_task = 1e-6
-    assert not maps.is_probe(m, big)
-    assert not maps.is_probe(new_map(range(1000), chunksize=100), big)
+    assert not tasks.is_probe(m, big)
+    assert not tasks.is_probe(new_map(range(1000), chunksize=100), big)
 
 
 def test_the_rest_of_a_boxed_chunk_is_cut_to_the_task_time():
     m = new_map(range(10_000))
-    chunk, _ = maps.cut(m, 1000, 1)
+    chunk, _ = tasks.cut(m, 1000, 1)
     m.t_task = 0.05                                    # slow: 4 tasks fill CHUNK_MAX_S
-    rest = maps.rest_of(m, chunk, 3, itertools.count(10), 2)
+    rest = tasks.rest_of(m, chunk, 3, itertools.count(10), 2)
     assert [c.start for c in rest][:3] == [3, 7, 11]
     assert sum(len(c.items) for c in rest) == 997
     assert list(itertools.chain.from_iterable(c.items for c in rest)) == list(range(3, 1000))
