@@ -20,6 +20,7 @@ import multiprocess.dummy
 import multiprocess.pool
 
 from .. import wire
+from ..abstract_launcher import AbstractWorkerPool
 from ..events import Observer
 from ..results import AsyncResult, iter_ordered, iter_unordered
 from ..scheduler import Scheduler
@@ -81,7 +82,7 @@ class _StateDescriptor:
         return _PoolState(owner.__name__)
 
 
-class AbstractPool:
+class AbstractPool(AbstractWorkerPool):
     """Base of every pool.
 
     Args:
