@@ -74,6 +74,21 @@ def _remember_hosts(specs: tuple) -> None:
         hosts.set_status(host.name, "ok", None)
 
 
+def _servers_from_words(words: list[str]) -> tuple:
+    """The magic's ``[user@]host[:workers]`` words as ``servers=``."""
+    from .hosts import HostSpecError
+    from .pools.servers import from_words
+    try:
+        return from_words(words)
+    except HostSpecError as exc:
+        raise UsageError(f"%pathos pool remote: {exc}") from None
+
+
+def _ssh_words(words: list[str]) -> tuple:
+    from .pools.servers import ssh_words
+    return ssh_words(words)
+
+
 @magics_class
 class PathosMagics(Magics):
     """``%pathos`` and ``%%pmap``."""
@@ -116,7 +131,7 @@ class PathosMagics(Magics):
             if not args:
                 raise UsageError("%pathos pool remote: name at least one host, "
                                  "e.g. %pathos pool remote node1 user@node2:8")
-            options["servers"] = tuple(args)
+            options["servers"] = _servers_from_words(args)
             if opts.accept_new_host_key:
                 options["accept_new_host_key"] = True
             if opts.python:
@@ -134,7 +149,7 @@ class PathosMagics(Magics):
         except ValueError as exc:
             raise UsageError(f"%pathos pool: {exc}") from None
         if kind == "remote":
-            _remember_hosts(options["servers"])
+            _remember_hosts(_ssh_words(args))
         return StatusReport.of(pool)
 
     def _cmd_status(self, opts: Any) -> StatusReport:

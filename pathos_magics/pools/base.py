@@ -16,6 +16,7 @@ import multiprocess.dummy
 import multiprocess.pool
 
 from .. import wire
+from ..abstract_launcher import AbstractWorkerPool
 from ..events import Observer
 from ..scheduler import AsyncResult, Scheduler, iter_ordered, iter_unordered
 from ..system import cpu_count
@@ -30,7 +31,7 @@ _SCHEDULER_OPTIONS = ("window", "max_retries", "cancel_timeout", "task_timeout",
                       "liveness_timeout")
 
 
-class AbstractPool:
+class AbstractPool(AbstractWorkerPool):
     """Base of every pool.
 
     Args:

@@ -1,7 +1,12 @@
 """ParallelPool (alias RemotePool): local processes plus workers on other hosts.
 
-    pool = ParallelPool(servers=("node1", "user@node2:8"), ncpus=2)
+    pool = ParallelPool(servers=("node1", {"user@node2": 8}), ncpus=2)
     pool.map(lambda x: x * 2, range(10_000))
+
+``servers`` (see :mod:`.servers`): ``"host:port"`` is the address of a
+running server (skipped with a warning for now, see
+:func:`.servers.skip_addresses`), a host name is an ssh host, and
+``{"host": n}`` gives its worker count.
 
 One scheduler feeds every worker: ``ncpus`` local processes and, per server,
 the workers of a ``pathos-server`` reached over ssh (see
@@ -17,7 +22,7 @@ from __future__ import annotations
 import concurrent.futures
 import logging
 import threading
-from typing import Any, Iterable, Optional
+from typing import Any, Optional
 
 from .. import hosts as _hosts
 from ..errors import TransportError
@@ -25,22 +30,11 @@ from ..transports.base import Transport
 from ..transports.process import ProcessTransport
 from ..transports.ssh.transport import SSHTransport
 from .base import AbstractPool, parse_nodes
+from .servers import ServerAddress, describe, parse_servers, skip_addresses
 
 _log = logging.getLogger(__name__)
 
 _SSH_OPTIONS = ("python", "accept_new_host_key", "connect_timeout", "remote_dir")
-
-
-def parse_servers(servers: Any) -> tuple[_hosts.HostSpec, ...]:
-    """Normalize ``servers`` (a spec string or an iterable of them)."""
-    if servers is None:
-        return ()
-    if isinstance(servers, str):
-        servers = (servers,)
-    if not isinstance(servers, Iterable):
-        raise TypeError(f"servers must be host specs like ('node1', 'user@node2:8'), "
-                        f"not {servers!r}")
-    return tuple(_hosts.parse_spec(s) for s in servers)
 
 
 class ParallelPool(AbstractPool):
@@ -49,8 +43,10 @@ class ParallelPool(AbstractPool):
     Args:
         ncpus: local worker processes (default: the local CPU count; 0 for
             none, when ``servers`` are given). Also ``nodes``, positional.
-        servers: host specs ``[user@]host[:workers]``; a host named in the
-            registry (:mod:`pathos_magics.hosts`) takes its user, worker
+        servers: ssh hosts ``[user@]host``, with a worker count as a
+            mapping ``{"[user@]host": n}``, and addresses ``host:port`` of
+            running servers (one that does not answer is a warning); a
+            host named in the registry (:mod:`pathos_magics.hosts`) takes its user, worker
             count and python from there.
         python: the Python command on the hosts (default: the registry's,
             else ``python3``).
@@ -64,6 +60,9 @@ class ParallelPool(AbstractPool):
     Raises:
         TransportError: a host could not be reached or started (before any
             task is sent), e.g. its Python major.minor differs.
+        ServersError: a malformed entry, or ``host:N`` with a small ``N``
+            (the old worker count form: write ``{"host": N}``).
+        ValueError: no workers at all (``ncpus=0`` and no ssh host).
     """
 
     def __init__(self, *args: Any, servers: Any = None, **kwds: Any) -> None:
@@ -77,8 +76,9 @@ class ParallelPool(AbstractPool):
         else:
             self._nodes = parse_nodes(args, kwds, self._default_nodes)
         self._id = kwds.pop("id", None)
+        self._specs = specs
         if specs:
-            kwds["servers"] = tuple(str(s) for s in specs)
+            kwds["servers"] = describe(specs)
         self._kwds = kwds
         self._check_options(kwds)
         self._serve()
@@ -101,15 +101,18 @@ class ParallelPool(AbstractPool):
         out: list[tuple[Transport, int]] = []
         if self._nodes:
             out.append((ProcessTransport(self._kwds.get("context")), self._nodes))
-        remote = [self._ssh_transport(s) for s in self.servers]
+        skip_addresses([s for s in self._specs if isinstance(s, ServerAddress)])
+        remote = [self._ssh_transport(s) for s in self._specs
+                  if not isinstance(s, ServerAddress)]
         counts = _prepare_all(remote)
         out += list(zip(remote, counts, strict=True))
         if not out:
-            raise ValueError("ParallelPool needs workers: give ncpus >= 1 or servers")
+            raise ValueError("ParallelPool needs workers: give ncpus >= 1 or ssh hosts "
+                             "(servers={'node1': 4}); no server in servers= was used")
         return out
 
-    def _ssh_transport(self, spec_text: str) -> SSHTransport:
-        spec, entry = _hosts.lookup(spec_text)
+    def _ssh_transport(self, spec: _hosts.HostSpec) -> SSHTransport:
+        entry = _hosts.REGISTRY.get(spec.address)
         user = spec.user or (entry.user if entry else None)
         address = entry.address if entry else spec.address
         opts = {k: self._kwds[k] for k in _SSH_OPTIONS if k in self._kwds}

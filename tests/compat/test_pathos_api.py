@@ -44,7 +44,13 @@ Checked against pathos itself: with ``pathos_magics`` replaced by ``pathos``
 this file was run under pathos 0.3.5 (one pytest process per test, as
 pathos runs one process per test file): every test passes there too.
 
-Out of scope (not ported), file::function -- why:
+Since then, pathos's test files themselves run in ``pathos_tests/``
+(see test_pathos_suite.py) with only the imports changed, including the
+ParallelPool, ``pathos.maps``, ``pathos.multiprocessing``/``threading``/
+``parallel`` and ``helpers.mp_helper`` parts listed below; this file keeps
+the split copies and the examples.
+
+Out of scope here (not ported in this file), file::function -- why:
 
 * pathos/tests/test_map.py::test_pp -- ParallelPool (pp) with ppservers.
 * pathos/tests/test_star.py::test_pp -- ParallelPool (pp).

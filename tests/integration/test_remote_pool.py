@@ -45,7 +45,7 @@ def test_two_hosts_plus_local_workers_give_exact_results(net):
         if isinstance(e, ev.TasksDone):
             done_by[e.worker] = done_by.get(e.worker, 0) + e.count
 
-    pool = ParallelPool(servers=("node0:2", "root@node1:2"), ncpus=2, python=PY)
+    pool = ParallelPool(servers=({"node0": 2}, {"root@node1": 2}), ncpus=2, python=PY)
     assert RemotePool is ParallelPool
     pool.subscribe(count)
     offset = 7                                      # a closure, as in a notebook
@@ -65,23 +65,23 @@ def test_two_hosts_plus_local_workers_give_exact_results(net):
 
 
 def test_pools_with_other_servers_do_not_share_workers(net):
-    a = ParallelPool(servers=("node0:1",), ncpus=0, python=PY)
-    b = ParallelPool(servers=("node1:1",), ncpus=0, python=PY)
-    again = ParallelPool(servers=("node0:1",), ncpus=0, python=PY)
+    a = ParallelPool(servers=({"node0": 1},), ncpus=0, python=PY)
+    b = ParallelPool(servers=({"node1": 1},), ncpus=0, python=PY)
+    again = ParallelPool(servers=({"node0": 1},), ncpus=0, python=PY)
     assert _hosts_of(a) == {"node0"} and _hosts_of(b) == {"node1"}
     assert [w.pid for w in again.workers] == [w.pid for w in a.workers]
 
 
 def test_one_unreachable_host_fails_the_pool_and_cleans_the_others(net):
-    ghost = f"root@{net['node1'].gateway}:1"          # no sshd there
+    ghost = {f"root@{net['node1'].gateway}": 1}          # no sshd there
     with pytest.raises(TransportError, match=net["node1"].gateway):
-        ParallelPool(servers=("node0:2", ghost), ncpus=1, python=PY,
+        ParallelPool(servers=({"node0": 2}, ghost), ncpus=1, python=PY,
                      connect_timeout=3)
     _wait(lambda: not net["node0"].python_processes(), 10, "node0 to be empty")
 
 
 def test_remote_workers_run_on_the_hosts(net):
-    pool = ParallelPool(servers=("node0:1", "node1:1"), ncpus=0, python=PY)
+    pool = ParallelPool(servers=({"node0": 1}, {"node1": 1}), ncpus=0, python=PY)
 
     def where(_):
         import subprocess
@@ -93,13 +93,13 @@ def test_remote_workers_run_on_the_hosts(net):
 
 
 def test_worker_output_reaches_the_kernel_marked(net, capsys):
-    pool = ParallelPool(servers=("node0:1",), ncpus=0, python=PY)
+    pool = ParallelPool(servers=({"node0": 1},), ncpus=0, python=PY)
     pool.map(print, ["hello from afar"])
     assert "[node0-0] hello from afar" in capsys.readouterr().out
 
 
 def test_host_killed_mid_map_map_still_completes(net):
-    pool = ParallelPool(servers=("node0:2", "node1:2"), ncpus=1, python=PY)
+    pool = ParallelPool(servers=({"node0": 2}, {"node1": 2}), ncpus=1, python=PY)
     victim = net["node1"]
     started = threading.Event()
 
@@ -127,7 +127,7 @@ def test_host_killed_mid_map_map_still_completes(net):
 
 
 def test_link_cut_mid_map_map_still_completes(net):
-    pool = ParallelPool(servers=("node0:1", "node1:1"), ncpus=1, python=PY)
+    pool = ParallelPool(servers=({"node0": 1}, {"node1": 1}), ncpus=1, python=PY)
     victim = net["node0"]
 
     def slow(x):
@@ -145,7 +145,7 @@ def test_link_cut_mid_map_map_still_completes(net):
 
 
 def test_no_process_left_on_any_host_after_clear(net):
-    pool = ParallelPool(servers=("node0:2", "node1:2"), ncpus=1, python=PY)
+    pool = ParallelPool(servers=({"node0": 2}, {"node1": 2}), ncpus=1, python=PY)
     assert pool.map(abs, range(-50, 50)) == [abs(x) for x in range(-50, 50)]
     assert all(h.python_processes() for h in net.hosts)     # servers + workers
     pool.clear()
@@ -167,7 +167,7 @@ def test_kernel_side_gone_server_exits(net):
 
 
 def test_terminate_mid_map_stops_remote_tasks(net):
-    pool = ParallelPool(servers=("node0:2",), ncpus=0, python=PY)
+    pool = ParallelPool(servers=({"node0": 2},), ncpus=0, python=PY)
     res = pool.amap(time.sleep, [30] * 4)
     _wait(lambda: len(net["node0"].python_processes()) >= 3, 10, "workers")
     t0 = time.monotonic()
@@ -179,7 +179,7 @@ def test_terminate_mid_map_stops_remote_tasks(net):
 
 
 def test_keyboard_interrupt_stops_remote_tasks_and_pool_still_works(net, tmp_path):
-    pool = ParallelPool(servers=("node0:1", "node1:1"), ncpus=0, python=PY)
+    pool = ParallelPool(servers=({"node0": 1}, {"node1": 1}), ncpus=0, python=PY)
     pids = sorted(w.pid for w in pool.workers)
     folder = str(tmp_path)            # the hosts share this file system
 
@@ -208,7 +208,7 @@ def test_killed_kernel_leaves_no_process_on_the_hosts(net, tmp_path):
     script.write_text(
         "import sys, time\n"
         "from pathos_magics.pools.parallel import ParallelPool\n"
-        f"pool = ParallelPool(servers=('node0:2', 'node1:1'), ncpus=0, python={PY!r})\n"
+        f"pool = ParallelPool(servers={{'node0': 2, 'node1': 1}}, ncpus=0, python={PY!r})\n"
         "pool.map(abs, range(10))\n"
         "print('ready', flush=True)\n"
         "time.sleep(60)\n")
@@ -304,7 +304,7 @@ def test_packages_are_copied_to_a_host_that_lacks_them(net, python):
     want = "%d.%d" % sys.version_info[:2]
     if not probe.stdout.startswith(want) or probe.ok:
         pytest.skip(f"needs a {want} Python without dill at {python}")
-    pool = ParallelPool(servers=("node1:2",), ncpus=0, python=python)
+    pool = ParallelPool(servers=({"node1": 2},), ncpus=0, python=python)
     assert pool.map(lambda x: x ** 2, range(100)) == [x ** 2 for x in range(100)]
     private = os.environ["PATHOS_MAGICS_REMOTE_DIR"]
     assert glob.glob(os.path.join(private, "py*", "site", "pathos_magics", "worker.py"))
@@ -322,7 +322,7 @@ def test_python_version_mismatch_is_a_clear_error_before_any_task(net):
     if not others:
         pytest.skip("no Python of another minor version on this machine")
     with pytest.raises(TransportError, match=r"runs Python 3\.\d+.*this kernel runs"):
-        ParallelPool(servers=("node0:1",), ncpus=1, python=others[0])
+        ParallelPool(servers=({"node0": 1},), ncpus=1, python=others[0])
     assert not net["node0"].python_processes()
 
 
@@ -331,7 +331,7 @@ def test_unknown_host_key_refuses_the_pool(net, tmp_path, monkeypatch):
     kh.write_text("")
     monkeypatch.setenv("PATHOS_MAGICS_KNOWN_HOSTS", str(kh))
     with pytest.raises(ssh.HostKeyError, match="accept_new_host_key"):
-        ParallelPool(servers=("node0:1",), ncpus=1, python=PY)
+        ParallelPool(servers=({"node0": 1},), ncpus=1, python=PY)
 
 
 @pytest.mark.parametrize("bad", ["node1:0", "node1:x", "a b", "u@@node1",

@@ -26,9 +26,10 @@ LAYERS = [
     ("ssh",),                                   # the toolkit: knows nothing of pools
     ("transports",),
     ("hosts",),
-    ("scheduler",),
+    ("scheduler", "abstract_launcher"),
     ("pools",),
-    ("server", "mpi", "helpers", "active", "status", "demo"),
+    ("server", "mpi", "helpers", "active", "status", "demo",
+     "multiprocessing", "threading", "serial", "parallel", "maps"),   # pathos's names
     ("progress", "hostpanel"),                 # the notebook front starts here
     ("parsing", "pmap", "magics"),
     ("",),                                      # the package's face
