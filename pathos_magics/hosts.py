@@ -340,3 +340,35 @@ set_status = REGISTRY.set_status
 def list_hosts() -> list[Host]:
     """Every registered host."""
     return REGISTRY.list()
+
+
+# ---------------------------------------------------------------- pathos.hosts
+# pathos's profile registry (host -> shell profile file), in memory as in
+# pathos.  Kept apart from the registry above: profiles are not sourced by
+# anything here (commands run in the login shell ssh gives), they are kept
+# for code that reads them back.
+
+default_profile = ".bash_profile"
+_profiles: dict[str, str] = {}
+
+
+def get_profile(rhost: str, assume: bool = True) -> Optional[str]:
+    """The $PROFILE registered for ``rhost`` (else the default, if ``assume``)."""
+    if rhost in _profiles:
+        return _profiles[rhost]
+    return default_profile if assume else None
+
+
+def get_profiles() -> dict[str, str]:
+    """The $PROFILE of each registered host (the live dict, as pathos)."""
+    return _profiles
+
+
+def register_profiles(profiles: dict[str, str]) -> None:
+    """Add ``{host: $PROFILE}`` to the registered profiles."""
+    _profiles.update(profiles)
+
+
+def register(rhost: str, profile: Optional[str] = None) -> None:
+    """Register a host and its $PROFILE (default ``.bash_profile``)."""
+    _profiles[rhost] = default_profile if profile is None else profile

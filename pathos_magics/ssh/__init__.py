@@ -13,8 +13,8 @@ All of them share one verified paramiko connection per host
 from .copier import Copier
 from .pipe import CommandError, Pipe, Result, Stream
 from .portpicker import portpicker
-from .session import (HostKeyError, Session, SSHError, close_all, get_session,
-                      resolve, sessions)
+from .session import (ConfigError, HostKeyError, Session, SSHError, Target,
+                      close_all, get_session, resolve, sessions)
 from .tunnel import (Tunnel, close_all_tunnels, close_tunnel, open_tunnel,
                      parse_tunnel_spec, tunnels)
 
@@ -22,4 +22,4 @@ __all__ = ["Pipe", "Result", "Stream", "CommandError", "Copier", "Tunnel",
            "open_tunnel", "close_tunnel", "close_all_tunnels", "tunnels",
            "parse_tunnel_spec",
            "portpicker", "get_session", "resolve", "sessions", "close_all",
-           "Session", "SSHError", "HostKeyError"]
+           "Session", "Target", "SSHError", "HostKeyError", "ConfigError"]

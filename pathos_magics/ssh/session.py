@@ -5,37 +5,47 @@ Every user of a host (a :class:`~pathos_magics.ssh.Pipe`, a
 remote workers) opens channels on the same paramiko transport, so a host is
 authenticated once and reached over one TCP connection, kept alive.
 
-Where settings come from, first match wins::
+Settings come from ssh_config as OpenSSH reads it (target.py, config.py).
+Host keys are checked as ssh checks them (knownhosts.py): against the user
+known_hosts files (``UserKnownHostsFile``, or ``PATHOS_MAGICS_KNOWN_HOSTS``
+as if given with ``ssh -o``) and the global ones, under ``HostKeyAlias`` when
+set.  A changed or revoked key is always refused.  An unknown key is refused
+unless someone asked for it to be accepted, and never against a stricter
+wish::
 
-    explicit argument  >  ~/.ssh/config (HostName User Port IdentityFile
-                          ProxyJump)  >  defaults (current user, port 22)
+    StrictHostKeyChecking yes          refused, whatever the caller says
+    accept_new_host_key=False          refused, whatever ssh_config says
+    StrictHostKeyChecking accept-new/no   accepted and recorded (a changed
+                                       key is still refused, unlike ``no``)
+    unset / ask                        accepted only with accept_new_host_key=True
+                                       or PATHOS_MAGICS_ACCEPT_NEW_HOST_KEYS=1
 
-Host keys are checked against known_hosts (``~/.ssh/known_hosts``, or the
-file named by ``PATHOS_MAGICS_KNOWN_HOSTS``).  An unknown key is refused
-unless the caller opts in (``accept_new_host_key=True`` or
-``PATHOS_MAGICS_ACCEPT_NEW_HOST_KEYS=1``), and then it is written to
-known_hosts.  A changed key is always refused.
+Keys offered follow ``IdentityFile`` and ``IdentitiesOnly`` (identity.py);
+``ProxyCommand`` runs as ssh runs it (proxy.py), ``ProxyJump`` hops through
+sessions of their own.
 """
 from __future__ import annotations
 
 import dataclasses
-import getpass
 import logging
 import os
 import socket
 import threading
-from dataclasses import dataclass
 from typing import Any, Optional
 
 import paramiko
 
-from ..errors import TransportError
+from . import identity, knownhosts
+from ._errors import HostKeyError, SSHError
+from .config import ConfigError
+from .proxy import ProxyProcess
+from .target import (ENV_KNOWN_HOSTS, Target, config_path, known_hosts_path,
+                     resolve, split_user)
 
 _log = logging.getLogger(__name__)
 
 #: Environment variables (the tests point them at their own files).
 ENV_CONFIG = "PATHOS_MAGICS_SSH_CONFIG"
-ENV_KNOWN_HOSTS = "PATHOS_MAGICS_KNOWN_HOSTS"
 ENV_ACCEPT_NEW = "PATHOS_MAGICS_ACCEPT_NEW_HOST_KEYS"
 
 CONNECT_TIMEOUT = 10.0     # TCP connect + banner + auth, each
@@ -44,82 +54,15 @@ KEEPALIVE = 5              # seconds between keepalives on an idle transport
 # message stays unacknowledged this long, instead of TCP's ~15 minutes.
 DEAD_LINK_TIMEOUT = 10.0
 
-
-class SSHError(TransportError):
-    """A host could not be reached, authenticated or used over ssh."""
-
-
-class HostKeyError(SSHError):
-    """A host's key is unknown or does not match known_hosts."""
-
-
-@dataclass(frozen=True)
-class Target:
-    """Where and how to connect, after ~/.ssh/config is applied."""
-
-    alias: str
-    hostname: str
-    user: str
-    port: int = 22
-    identity_files: tuple[str, ...] = ()
-    proxy_jump: Optional[str] = None
-
-    @property
-    def key_name(self) -> str:
-        """The name known_hosts uses: ``host``, or ``[host]:port`` off 22."""
-        return self.hostname if self.port == 22 else f"[{self.hostname}]:{self.port}"
-
-    def __str__(self) -> str:
-        return f"{self.user}@{self.hostname}:{self.port}"
-
-
-def config_path() -> str:
-    return os.environ.get(ENV_CONFIG) or os.path.expanduser("~/.ssh/config")
-
-
-def known_hosts_path() -> str:
-    return os.environ.get(ENV_KNOWN_HOSTS) or os.path.expanduser("~/.ssh/known_hosts")
-
-
-def split_user(host: str) -> tuple[Optional[str], str]:
-    """``"user@node1"`` -> ``("user", "node1")``; no user -> ``(None, host)``."""
-    if "@" in host:
-        user, _, name = host.rpartition("@")
-        return user or None, name
-    return None, host
-
-
-def resolve(host: str, *, user: Optional[str] = None, port: Optional[int] = None,
-            config: Optional[str] = None) -> Target:
-    """Apply ~/.ssh/config to ``[user@]host``; explicit arguments win."""
-    spec_user, alias = split_user(host)
-    if not alias or any(c.isspace() for c in alias):
-        raise SSHError(f"{host!r} is not a host name; give 'host' or 'user@host'.")
-    path = config or config_path()
-    entry: dict[str, Any] = {}
-    if os.path.exists(path):
-        entry = paramiko.SSHConfig.from_path(path).lookup(alias)
-    ids = tuple(os.path.expanduser(p) for p in entry.get("identityfile", ()))
-    return Target(
-        alias=alias,
-        hostname=entry.get("hostname", alias),
-        user=user or spec_user or entry.get("user") or getpass.getuser(),
-        port=int(port or entry.get("port", 22)),
-        identity_files=ids,
-        proxy_jump=_jump_setting(entry.get("proxyjump")),
-    )
-
-
-def _jump_setting(value: Optional[str]) -> Optional[str]:
-    if not value or value.strip().lower() == "none":
-        return None
-    return value.strip()
+__all__ = ["Session", "SSHError", "HostKeyError", "ConfigError", "Target",
+           "resolve", "split_user", "config_path", "known_hosts_path",
+           "get_session", "sessions", "close_all", "ENV_KNOWN_HOSTS"]
 
 
 def _hop_target(hops: str) -> Target:
     """The last hop of a ProxyJump list, reached through the hops before it.
 
-    Each hop is ``[user@]host[:port]``, resolved through ~/.ssh/config.
+    Each hop is ``[user@]host[:port]``, resolved through ssh_config.
     """
     *before, last = [h.strip() for h in hops.split(",")]
     name, port = last, None
@@ -130,52 +73,87 @@ def _hop_target(hops: str) -> Target:
                            "[user@]host[:port].")
         port = int(text)
     target = resolve(name, port=port)
-    if before:
-        target = dataclasses.replace(target, proxy_jump=",".join(before))
-    return target
+    # A hop's own ProxyJump/ProxyCommand is replaced by the hops before it.
+    return dataclasses.replace(target, proxy_jump=",".join(before) or target.proxy_jump,
+                    proxy_command=None if before else target.proxy_command)
 
 
-class _AcceptNew(paramiko.MissingHostKeyPolicy):
-    """The explicit opt-in: trust an unknown key and record it."""
+class _HostKeyPolicy(paramiko.MissingHostKeyPolicy):
+    """Checks the server's key as ssh would (the client's own lists are empty,
+    so paramiko asks this policy about every key)."""
 
-    def __init__(self, path: str) -> None:
-        self.path = path
+    def __init__(self, target: Target, accept: Optional[bool]) -> None:
+        self.target = target
+        self.accept = accept
+        self.entries = knownhosts.read_entries(
+            target.user_known_hosts + target.global_known_hosts)
 
-    def missing_host_key(self, client, hostname, key) -> None:
-        client.get_host_keys().add(hostname, key.get_name(), key)
-        _save_host_key(self.path, hostname, key)
-        _log.warning("added the host key of %s (%s) to %s", hostname,
-                     key.get_name(), self.path)
-
-
-class _Refuse(paramiko.MissingHostKeyPolicy):
-    def __init__(self, target: Target, path: str) -> None:
-        self.target, self.path = target, path
+    def preferred_types(self) -> list[str]:
+        return knownhosts.known_types(self.entries, self.target.key_name)
 
     def missing_host_key(self, client, hostname, key) -> None:
-        raise HostKeyError(
-            f"the host key of {self.target.alias} ({hostname}, "
-            f"{key.get_name()} {key.fingerprint}) is not in {self.path}, so "
-            "the host cannot be verified. If you trust it, connect once with "
-            f"accept_new_host_key=True (or set {ENV_ACCEPT_NEW}=1), or add "
-            f"it with `ssh-keyscan -p {self.target.port} {self.target.hostname}"
-            f" >> {self.path}`.")
+        t, name, blob = self.target, self.target.key_name, key.asbytes()
+        if t.revoked_host_keys and knownhosts.revoked_in_file(t.revoked_host_keys, blob):
+            raise HostKeyError(f"the host key of {t.alias} ({key.get_name()} "
+                               f"{key.fingerprint}) is REVOKED in "
+                               f"{t.revoked_host_keys}: refusing to connect.")
+        status, entry = knownhosts.check(self.entries, name, blob)
+        if status == knownhosts.OK:
+            return
+        if status == knownhosts.REVOKED:
+            raise HostKeyError(f"the host key of {t.alias} ({key.get_name()} "
+                               f"{key.fingerprint}) is marked @revoked in "
+                               f"{entry.path} line {entry.line}: refusing to connect.")
+        if status == knownhosts.CHANGED:
+            raise HostKeyError(
+                f"the host key of {t.alias} ({name}) has CHANGED since it was "
+                f"recorded in {entry.path} line {entry.line}: someone may be "
+                "intercepting the connection, or the host was reinstalled. If "
+                "you know it was reinstalled, remove the old key with "
+                f"`ssh-keygen -f {entry.path} -R '{name}'` and connect again.")
+        self._new_key(key)
+
+    def _new_key(self, key: paramiko.PKey) -> None:
+        t, name = self.target, self.target.key_name
+        where = ", ".join(t.user_known_hosts + t.global_known_hosts) or "no file"
+        why = self._refusal()
+        if why is None and not t.user_known_hosts:
+            why = "UserKnownHostsFile is none, so it could not be recorded"
+        if why is not None:
+            hint = (f"add it with `ssh-keyscan -p {t.port} {t.hostname} >> "
+                    f"{t.user_known_hosts[0]}`" if t.user_known_hosts and
+                    not t.host_key_alias else
+                    f"add it under the name {name!r} to a known_hosts file")
+            raise HostKeyError(
+                f"the host key of {t.alias} ({name}, {key.get_name()} "
+                f"{key.fingerprint}) is not in {where}, so the host cannot be "
+                f"verified ({why}). If you trust it, {hint}" +
+                ("" if t.strict == "yes" or self.accept is False else
+                 f", or connect once with accept_new_host_key=True (or set "
+                 f"{ENV_ACCEPT_NEW}=1)") + ".")
+        path = t.user_known_hosts[0]
+        knownhosts.add(path, name, knownhosts.blob_type(key.asbytes()),
+                       key.asbytes(), t.hash_known_hosts)
+        _log.warning("added the host key of %s (%s %s) to %s under %r", t.alias,
+                     key.get_name(), key.fingerprint, path, name)
+
+    def _refusal(self) -> Optional[str]:
+        """Why an unknown key may not be accepted, or None."""
+        if self.target.strict == "yes":
+            return "StrictHostKeyChecking is yes in ssh_config"
+        if self.accept is False:
+            return "accept_new_host_key=False"
+        if self.target.strict in ("accept-new", "no") or self.accept:
+            return None
+        return "unknown keys are not accepted unless you ask"
 
 
-def _save_host_key(path: str, hostname: str, key: paramiko.PKey) -> None:
-    # Append rather than rewrite: the file may hold entries paramiko cannot
-    # parse, which a rewrite would drop.
-    os.makedirs(os.path.dirname(path) or ".", mode=0o700, exist_ok=True)
-    with open(path, "a", encoding="ascii") as f:
-        f.write(f"{hostname} {key.get_name()} {key.get_base64()}\n")
-
-
-def _tune_socket(sock: socket.socket) -> None:
+def _tune_socket(sock: socket.socket, dead_after: float) -> None:
     """Short dead-link detection, so a lost host is noticed in seconds."""
     sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
     if hasattr(socket, "TCP_USER_TIMEOUT"):
         sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_USER_TIMEOUT,
-                        int(DEAD_LINK_TIMEOUT * 1000))
+                        int(dead_after * 1000))
 
 
 class Session:
@@ -187,10 +165,12 @@ class Session:
     """
 
     def __init__(self, target: Target, client: paramiko.SSHClient,
-                 jump: Optional["Session"] = None) -> None:
+                 jump: Optional["Session"] = None,
+                 proxy: Optional[ProxyProcess] = None) -> None:
         self.target = target
         self.client = client
         self._jump = jump
+        self._proxy = proxy
 
     @property
     def transport(self) -> paramiko.Transport:
@@ -237,8 +217,14 @@ class Session:
             raise SSHError(f"could not open SFTP on {self.target.alias}: {exc}. "
                            "Does its sshd have the sftp subsystem?") from exc
 
-    def close(self) -> None:
+    def _shutdown(self) -> None:
+        """Close the connection and stop its ProxyCommand, if any."""
         self.client.close()
+        if self._proxy is not None:
+            self._proxy.stop()
+
+    def close(self) -> None:
+        self._shutdown()
         with _LOCK:
             for key, s in list(_SESSIONS.items()):
                 if s is self:
@@ -249,49 +235,87 @@ class Session:
         return f"<ssh Session {self.target} {state}>"
 
 
-def _connect(target: Target, *, accept_new: bool, timeout: float) -> Session:
-    jump = None
-    sock: Any = None
-    if target.proxy_jump:
-        # ProxyJump a,b: reach b through a, then the target through b.
-        jump = _session_for(_hop_target(target.proxy_jump), accept_new, timeout)
-        sock = jump.open_direct(target.hostname, target.port, timeout=timeout)
-    else:
-        sock = _open_socket(target, timeout)
+def _connect(target: Target, *, accept: Optional[bool],
+             timeout: Optional[float]) -> Session:
+    step = timeout or target.connect_timeout or CONNECT_TIMEOUT
+    jump, proxy, sock = _carrier(target, accept, timeout, step)
+    policy = _HostKeyPolicy(target, accept)
+    agent, agent_keys = identity.agent_keys()
+    keys = identity.keys_to_offer(
+        identity.identity_paths(target.identity_files, target.default_identities),
+        target.identities_only, agent_keys)
+    strategy = identity.KeyStrategy(target.user, keys)
     client = paramiko.SSHClient()
-    kh = known_hosts_path()
-    if os.path.exists(kh):
-        client.load_host_keys(kh)
-    client.set_missing_host_key_policy(_AcceptNew(kh) if accept_new
-                                       else _Refuse(target, kh))
+    client.set_missing_host_key_policy(policy)
     try:
         client.connect(
-            target.hostname, port=target.port, username=target.user,
-            key_filename=list(target.identity_files) or None, sock=sock,
-            timeout=timeout, banner_timeout=timeout, auth_timeout=timeout,
-            allow_agent=True, look_for_keys=True)
-    except HostKeyError:
+            target.hostname, port=target.port, username=target.user, sock=sock,
+            timeout=step, banner_timeout=step, auth_timeout=step,
+            auth_strategy=strategy,
+            transport_factory=_transport_factory(policy.preferred_types()))
+    except BaseException as exc:
         client.close()
-        raise
-    except paramiko.BadHostKeyException as exc:
-        client.close()
-        raise HostKeyError(
-            f"the host key of {target.alias} ({target.key_name}) has CHANGED "
-            f"since it was recorded in {kh}: someone may be intercepting the "
-            "connection, or the host was reinstalled. If you know it was "
-            f"reinstalled, remove the old key with `ssh-keygen -f {kh} -R "
-            f"'{target.key_name}'` and connect again.") from exc
-    except paramiko.AuthenticationException as exc:
-        client.close()
+        if proxy is not None:
+            why = proxy.failure()
+            proxy.stop()
+            if why and not isinstance(exc, (HostKeyError, paramiko.AuthenticationException)):
+                raise SSHError(f"could not connect to {target.alias} through its "
+                               f"ProxyCommand: {why}. Check the command in "
+                               "ssh_config.") from exc
+        _raise_connect_error(target, strategy, exc)
+    finally:
+        if agent is not None:
+            agent.close()
+    client.get_transport().set_keepalive(target.alive_interval or KEEPALIVE)
+    return Session(target, client, jump, proxy)
+
+
+def _raise_connect_error(target: Target, strategy: identity.KeyStrategy,
+                         exc: BaseException) -> None:
+    if isinstance(exc, HostKeyError) or not isinstance(exc, Exception):
+        raise exc
+    if isinstance(exc, paramiko.AuthenticationException):
+        only = (" (IdentitiesOnly yes: only these keys are offered)"
+                if target.identities_only else "")
         raise SSHError(
-            f"{target} refused our keys ({exc}). Load a key into the ssh "
-            "agent, or set IdentityFile for this host in ~/.ssh/config.") from exc
-    except (paramiko.SSHException, OSError, EOFError) as exc:
-        client.close()
+            f"{target} refused our keys: {strategy.describe()}{only}. Load the "
+            "right key into the ssh agent, or set IdentityFile for this host "
+            "in ~/.ssh/config.") from exc
+    if isinstance(exc, (paramiko.SSHException, OSError, EOFError)):
         raise SSHError(f"could not connect to {target.alias} ({target}): {exc}. "
                        "Check the host name and that sshd runs there.") from exc
-    client.get_transport().set_keepalive(KEEPALIVE)
-    return Session(target, client, jump)
+    raise exc
+
+
+def _carrier(target: Target, accept: Optional[bool], timeout: Optional[float],
+             step: float) -> tuple[Optional[Session], Optional[ProxyProcess], Any]:
+    """What the ssh connection runs over: a jump channel, a ProxyCommand or TCP."""
+    if target.proxy_jump:
+        # ProxyJump a,b: reach b through a, then the target through b.
+        jump = _session_for(_hop_target(target.proxy_jump), accept, timeout)
+        return jump, None, jump.open_direct(target.hostname, target.port, timeout=step)
+    if target.proxy_command:
+        proxy = ProxyProcess(target.proxy_command, target.alias)
+        return None, proxy, proxy.sock
+    return None, None, _open_socket(target, step)
+
+
+def _transport_factory(known_types: list[str]):
+    """A Transport asking first for the host key types already known (as
+    ssh orders HostKeyAlgorithms), so a known key is the one negotiated."""
+    wanted: list[str] = []
+    for kind in known_types:
+        wanted += (["rsa-sha2-512", "rsa-sha2-256", "ssh-rsa"]
+                   if kind == "ssh-rsa" else [kind])
+
+    def factory(sock, disabled_algorithms=None) -> paramiko.Transport:
+        t = paramiko.Transport(sock, disabled_algorithms=disabled_algorithms)
+        opts = t.get_security_options()
+        first = [k for k in wanted if k in opts.key_types]
+        if first:
+            opts.key_types = first + [k for k in opts.key_types if k not in first]
+        return t
+    return factory
 
 
 def _open_socket(target: Target, timeout: float) -> socket.socket:
@@ -301,17 +325,20 @@ def _open_socket(target: Target, timeout: float) -> socket.socket:
         raise SSHError(f"could not reach {target.alias} at {target.hostname}:"
                        f"{target.port}: {exc}. Check the address and that sshd "
                        "runs there.") from exc
-    _tune_socket(sock)
+    dead_after = (target.alive_interval * target.alive_count_max
+                  if target.alive_interval else DEAD_LINK_TIMEOUT)
+    _tune_socket(sock, dead_after)
     return sock
 
 
-_SESSIONS: dict[tuple[str, str, int, str], Session] = {}
+_SESSIONS: dict[Target, Session] = {}
 _LOCK = threading.Lock()
-_HOST_LOCKS: dict[tuple[str, str, int, str], threading.Lock] = {}
+_HOST_LOCKS: dict[Target, threading.Lock] = {}
 
 
-def _accept_default() -> bool:
-    return os.environ.get(ENV_ACCEPT_NEW, "").lower() in ("1", "true", "yes")
+def _accept_default() -> Optional[bool]:
+    value = os.environ.get(ENV_ACCEPT_NEW, "").lower()
+    return True if value in ("1", "true", "yes") else None
 
 
 def get_session(host: str, *, user: Optional[str] = None, port: Optional[int] = None,
@@ -321,23 +348,29 @@ def get_session(host: str, *, user: Optional[str] = None, port: Optional[int] = 
 
     Args:
         host: an ssh alias, name or address, optionally ``user@``.
-        user, port: override ~/.ssh/config.
+        user, port: override ssh_config.
         accept_new_host_key: trust and record an unknown host key (default:
-            the ``PATHOS_MAGICS_ACCEPT_NEW_HOST_KEYS`` variable, else no).
-        timeout: seconds for each connection step.
+            the ``PATHOS_MAGICS_ACCEPT_NEW_HOST_KEYS`` variable, else what
+            ``StrictHostKeyChecking`` says; ``yes`` there always refuses, and
+            False here refuses even where ssh_config would accept).
+        timeout: seconds for each connection step (default: ``ConnectTimeout``
+            from ssh_config, else 10).
 
     Raises:
-        HostKeyError: the host key is unknown (and not accepted) or changed.
-        SSHError: the host cannot be reached or refuses our keys.
+        HostKeyError: the host key is unknown (and not accepted), changed or
+            revoked.
+        SSHError: the host cannot be reached or refuses our keys, or
+            ssh_config is one ssh would refuse (:class:`ConfigError`).
     """
     accept = _accept_default() if accept_new_host_key is None else accept_new_host_key
-    return _session_for(resolve(host, user=user, port=port), accept,
-                        timeout or CONNECT_TIMEOUT)
+    return _session_for(resolve(host, user=user, port=port), accept, timeout)
 
 
-def _session_for(target: Target, accept: bool, timeout: float) -> Session:
-    # A host reached through a jump is a different connection from a direct one.
-    key = (target.user, target.hostname, target.port, target.proxy_jump or "")
+def _session_for(target: Target, accept: Optional[bool],
+                 timeout: Optional[float]) -> Session:
+    # Settings that change how a host is reached or verified (a jump, a
+    # HostKeyAlias, IdentitiesOnly...) make a different connection.
+    key = target.connection_key
     with _LOCK:
         lock = _HOST_LOCKS.setdefault(key, threading.Lock())
     with lock:                    # one connect per host, even when racing
@@ -346,8 +379,8 @@ def _session_for(target: Target, accept: bool, timeout: float) -> Session:
         if s is not None and s.is_active():
             return s
         if s is not None:
-            s.client.close()
-        s = _connect(target, accept_new=accept, timeout=timeout)
+            s._shutdown()
+        s = _connect(target, accept=accept, timeout=timeout)
         with _LOCK:
             _SESSIONS[key] = s
         return s
@@ -365,4 +398,4 @@ def close_all() -> None:
         items = list(_SESSIONS.values())
         _SESSIONS.clear()
     for s in items:
-        s.client.close()
+        s._shutdown()

@@ -29,7 +29,8 @@ LAYERS = [
     ("scheduler", "abstract_launcher"),
     ("pools",),
     ("server", "mpi", "helpers", "active", "status", "demo",
-     "multiprocessing", "threading", "serial", "parallel", "maps"),   # pathos's names
+     "multiprocessing", "threading", "serial", "parallel", "maps",    # pathos's names
+     "connection", "secure", "core", "selector", "cli"),
     ("progress", "hostpanel"),                 # the notebook front starts here
     ("parsing", "pmap", "magics"),
     ("",),                                      # the package's face
