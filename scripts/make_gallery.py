@@ -273,7 +273,69 @@ PROGRESS = [
     _code("%pathos clear", "clear"),
 ]
 
-GALLERY = {"remote": REMOTE, "mpi": MPI, "progress_and_errors": PROGRESS}
+# ---------------------------------------------------------------- from pathos
+
+FROM_PATHOS = [
+    new_markdown_cell(
+        "# Coming from pathos\n\n"
+        "A pathos script runs here after changing only its imports: `pathos` becomes "
+        "`pathos_magics`. Below, a typical pathos program (its lines as the pathos "
+        "documentation writes them), then what the notebook adds. No pathos, ppft or "
+        "pyina is installed: these are the same pools as `pathos_magics.pools`, under "
+        "pathos's module names.\n\n"
+        "```diff\n"
+        "- from pathos.multiprocessing import ProcessingPool as Pool\n"
+        "+ from pathos_magics.multiprocessing import ProcessingPool as Pool\n"
+        "```"),
+    _code("from pathos_magics.multiprocessing import ProcessingPool as Pool\n"
+          "from pathos_magics.helpers import cpu_count, freeze_support, shutdown\n\n"
+          "def power(x, y):\n"
+          "    return x ** y\n\n"
+          "freeze_support()\n"
+          "pool = Pool(nodes=2)\n"
+          "print(pool.map(power, [1, 2, 3], [4, 5, 6]))\n"
+          "print(list(pool.imap(power, [1, 2, 3], [4, 5, 6])))\n"
+          "print(sorted(pool.uimap(power, [1, 2, 3], [4, 5, 6])))\n"
+          "result = pool.amap(power, [1, 2, 3], [4, 5, 6])\n"
+          "print(result.get(timeout=60))\n"
+          "print(pool.pipe(power, 2, 10))\n"
+          "pool.close()\n"
+          "pool.join()\n"
+          "pool.clear()", "pools"),
+    new_markdown_cell(
+        "Lambdas, closures and classes defined in the notebook travel to the workers "
+        "(dill), as with pathos; threads and pathos's map classes too:"),
+    _code("from pathos_magics.threading import ThreadPool\n"
+          "from pathos_magics.maps import Amap, Map\n"
+          "from pathos_magics.pools import ProcessPool\n\n"
+          "offset = 100\n"
+          "class Point:\n"
+          "    def __init__(self, x):\n"
+          "        self.x = x\n"
+          "    def shifted(self):\n"
+          "        return self.x + offset\n\n"
+          "print(ThreadPool(2).map(lambda p: p.shifted(), [Point(1), Point(2)]))\n"
+          "square = Map(ProcessPool, 2)\n"
+          "print(square(lambda x: x * x, range(6)))\n"
+          "print(Amap(ProcessPool, 2)(pow, [2, 3], [5, 2]).get())", "faces"),
+    new_markdown_cell(
+        "## Where pathos_magics differs on purpose\n\n"
+        "- `chunksize` must be a positive int (pathos's `map(..., chunksize=0)` "
+        "silently returns `[None, ...]`): the next cell shows the error on purpose.\n"
+        "- A `with` block clears its pool at the end.\n"
+        "- `servers=` of `ParallelPool`: `'host:port'` is a running server's address; "
+        "a worker count per ssh host is `{'node2': 8}`.\n\n"
+        "The README's *Coming from pathos* section lists every difference."),
+    _code("pool = Pool(nodes=2)\n"
+          "pool.map(power, [1, 2], [3, 4], chunksize=0)", "chunksize", metadata=RAISES),
+    _code("with Pool(nodes=2) as pool:\n"
+          "    print(pool.map(power, [1, 2], [3, 4], chunksize=1))\n"
+          "print('after the block:', pool.state)\n"
+          "shutdown()", "with"),
+]
+
+GALLERY = {"remote": REMOTE, "mpi": MPI, "progress_and_errors": PROGRESS,
+           "from_pathos": FROM_PATHOS}
 
 
 def build(name: str) -> nbformat.NotebookNode:

@@ -184,11 +184,22 @@ def _check_progress_and_errors(nb) -> None:
     assert {"success", "danger"} <= styles, styles
 
 
+def _check_from_pathos(nb) -> None:
+    pools = text(cell(nb, "pools"))
+    for line in ("[1, 32, 729]", "[1, 32, 729]", "1024"):
+        assert line in pools, pools
+    faces = text(cell(nb, "faces"))
+    assert "[101, 102]" in faces and "[0, 1, 4, 9, 16, 25]" in faces and "[32, 9]" in faces
+    assert _errors(cell(nb, "chunksize"))[0]["ename"] == "ValueError"
+    assert "[1, 16]" in text(cell(nb, "with")) and "after the block: cleared" in text(cell(nb, "with"))
+
+
 SPECIFIC: dict[str, Callable] = {
     "quickstart": _check_quickstart,
     "remote": _check_remote,
     "mpi": _check_mpi,
     "progress_and_errors": _check_progress_and_errors,
+    "from_pathos": _check_from_pathos,
 }
 
 
