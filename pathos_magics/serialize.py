@@ -12,6 +12,10 @@ data, so the policy is:
   worker would not find by reference).
 
 Each data blob starts with one tag byte saying which pickler made it.
+Big buffers (numpy arrays, anything whose ``__reduce_ex__(5)`` gives a
+:class:`pickle.PickleBuffer`) are kept out of the blob: the data is then a
+:class:`Pickled` (tag, pickle, buffers) that :mod:`wire` sends buffer by
+buffer, so an array's memory is copied once on its way, not twice.
 """
 from __future__ import annotations
 
@@ -38,6 +42,52 @@ _PROTOCOL = pickle.HIGHEST_PROTOCOL
 
 _BULKY = (list, dict, tuple, set, frozenset, bytes, bytearray, str)
 _BULKY_LEN = 256
+#: Buffers at least this big are kept out of the pickle (protocol 5).
+_APART_MIN = 64 * 1024
+
+
+class Pickled:
+    """A pickle whose big buffers are kept apart, as memory views of the
+    objects themselves (no copy).  Pickling it with protocol 5 hands the
+    buffers to the channel as :class:`pickle.PickleBuffer` s; a receiver
+    gets them back as bytearrays, which the arrays rebuilt on them wrap
+    (writable, no copy)."""
+
+    __slots__ = ("tag", "head", "buffers")
+
+    def __init__(self, tag: bytes, head: Any, buffers: list) -> None:
+        self.tag, self.head, self.buffers = tag, head, buffers
+
+    def __len__(self) -> int:
+        return len(self.head) + sum(memoryview(b).nbytes for b in self.buffers)
+
+    def __reduce_ex__(self, protocol: Any) -> tuple:
+        if isinstance(protocol, int) and protocol >= 5:
+            wrap: Any = pickle.PickleBuffer
+        else:
+            wrap = bytes
+        return (_rebuild_pickled, (self.tag, self.head, *map(wrap, self.buffers)))
+
+
+def _rebuild_pickled(tag: bytes, head: Any, *buffers: Any) -> Pickled:
+    return Pickled(tag, head, list(buffers))
+
+
+def _pickle_apart(obj: Any, dump: Any) -> tuple[Any, list]:
+    """``dump(obj, buffer_callback)``, keeping big buffers out of it."""
+    buffers: list = []
+
+    def apart(buf: pickle.PickleBuffer) -> bool:
+        try:
+            raw = buf.raw()
+        except BufferError:            # not contiguous: in band
+            return True
+        if raw.nbytes < _APART_MIN:
+            return True
+        buffers.append(raw)
+        return False
+
+    return dump(obj, apart), buffers
 
 
 class _CodePickler(dill.Pickler):
@@ -56,7 +106,10 @@ class _CodePickler(dill.Pickler):
         self._fast: set[int] = set()
 
     def persistent_id(self, obj: Any) -> Any:
-        if type(obj) not in _BULKY or len(obj) < _BULKY_LEN:
+        if type(obj) in _BULKY:
+            if len(obj) < _BULKY_LEN:
+                return None
+        elif inherit.buffer_kind(obj) is None:   # numpy arrays, array.array, ...
             return None
         key = id(obj)
         if key in self._seen:
@@ -67,12 +120,12 @@ class _CodePickler(dill.Pickler):
                 self._seen[key] = pid
                 return pid
         try:
-            data = pickle.dumps(obj, protocol=_PROTOCOL)
+            data, buffers = _pickle_apart(obj, _c_dump)
         except Exception:
             return None
         if b"__main__" in data:          # holds notebook objects: dill's job
             return None
-        self.bulk.append(data)
+        self.bulk.append(Pickled(_C, data, buffers) if buffers else data)
         self._seen[key] = len(self.bulk) - 1
         return self._seen[key]
 
@@ -139,7 +192,9 @@ class _CodeUnpickler(dill.Unpickler):
             if type(pid) is tuple:
                 self._loaded[pid] = inherit.resolve(*pid[1:])
             else:
-                self._loaded[pid] = pickle.loads(self._bulk[pid])
+                blob = self._bulk[pid]
+                self._loaded[pid] = (loads_data(blob) if isinstance(blob, Pickled)
+                                     else pickle.loads(blob))
         return self._loaded[pid]
 
 
@@ -201,26 +256,42 @@ _LOCAL_STATE = re.compile(
     r"_io\.\w+|SSLContext|_ssl\.\w+|select\.\w+|generator|frame)' object")
 
 
-def dumps_data(obj: Any) -> bytes:
-    """C pickle, or dill when the C pickler refuses or would refer to __main__."""
+def _c_dump(obj: Any, callback: Any) -> bytes:
+    return pickle.dumps(obj, protocol=_PROTOCOL, buffer_callback=callback)
+
+
+def _dill_dump(obj: Any, callback: Any) -> bytes:
+    return dill.dumps(obj, protocol=_PROTOCOL, recurse=True, buffer_callback=callback)
+
+
+def dumps_data(obj: Any) -> "bytes | Pickled":
+    """C pickle, or dill when the C pickler refuses or would refer to __main__.
+
+    Returns the tagged bytes, or a :class:`Pickled` when big buffers were
+    kept apart.
+    """
     try:
-        data = pickle.dumps(obj, protocol=_PROTOCOL)
+        data, buffers = _pickle_apart(obj, _c_dump)
         if b"__main__" not in data:
-            return _C + data
+            return Pickled(_C, data, buffers) if buffers else _C + data
     except Exception as exc:
         if _LOCAL_STATE.search(str(exc)):
             raise SerializationError(_unpicklable_message(obj, exc)) from exc
     try:
-        return _DILL + dill.dumps(obj, protocol=_PROTOCOL, recurse=True)
+        data, buffers = _pickle_apart(obj, _dill_dump)
     except Exception as exc:
         raise SerializationError(_unpicklable_message(obj, exc)) from exc
+    return Pickled(_DILL, data, buffers) if buffers else _DILL + data
 
 
-def loads_data(blob: bytes) -> Any:
-    tag, body = blob[:1], memoryview(blob)[1:]
+def loads_data(blob: "bytes | Pickled") -> Any:
+    if isinstance(blob, Pickled):
+        tag, body, buffers = blob.tag, blob.head, blob.buffers
+    else:
+        tag, body, buffers = blob[:1], memoryview(blob)[1:], None
     if tag == _C:
-        return pickle.loads(body)
-    return dill.loads(bytes(body))
+        return pickle.loads(body, buffers=buffers)
+    return dill.loads(bytes(body), buffers=buffers)
 
 
 def check_picklable(seq: Any) -> None:
