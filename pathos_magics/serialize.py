@@ -32,7 +32,7 @@ from typing import Any, Iterable
 
 import dill
 
-from . import inherit
+from . import classes, inherit
 from .errors import SerializationError
 
 _C = b"P"       # C pickler
@@ -104,6 +104,8 @@ class _CodePickler(dill.Pickler):
         self.bulk: list[bytes] = []
         self._seen: dict[int, int] = {}
         self._fast: set[int] = set()
+        self.fast_functions = True
+        self._by_value: set[int] = set()   # notebook classes written by value
 
     def persistent_id(self, obj: Any) -> Any:
         if type(obj) in _BULKY:
@@ -130,6 +132,10 @@ class _CodePickler(dill.Pickler):
         return self._seen[key]
 
     def reducer_override(self, obj: Any) -> Any:
+        if classes.is_notebook_class(obj):
+            return classes.reduce_class(self, obj, home=False)
+        if not self.fast_functions:
+            return NotImplemented
         # The fast path for a plain function of the notebook (no closure
         # cells, no notebook functions or classes among the globals it
         # names): its code goes as marshal bytes, its globals as a small
@@ -207,8 +213,7 @@ def _pickle_code(func: Any, fast: bool, namer: Any
                  ) -> tuple[bytes, list[bytes]]:
     buf = io.BytesIO()
     pickler = _CodePickler(buf, namer)
-    if not fast:
-        pickler.reducer_override = lambda obj: NotImplemented  # type: ignore[method-assign]
+    pickler.fast_functions = fast
     pickler.dump(func)
     return buf.getvalue(), pickler.bulk
 
@@ -260,15 +265,37 @@ def _c_dump(obj: Any, callback: Any) -> bytes:
     return pickle.dumps(obj, protocol=_PROTOCOL, buffer_callback=callback)
 
 
-def _dill_dump(obj: Any, callback: Any) -> bytes:
-    return dill.dumps(obj, protocol=_PROTOCOL, recurse=True, buffer_callback=callback)
+class _DataPickler(dill.Pickler):
+    """dill for data that holds notebook objects; notebook classes go by
+    value with a token, or (``home``) back to where they came from by it
+    (see classes.py)."""
+
+    def __init__(self, file: io.BytesIO, home: bool, callback: Any) -> None:
+        super().__init__(file, protocol=_PROTOCOL, recurse=True,
+                         buffer_callback=callback)
+        self._home = home
+        self._by_value: set[int] = set()
+
+    def reducer_override(self, obj: Any) -> Any:
+        if classes.is_notebook_class(obj):
+            return classes.reduce_class(self, obj, self._home)
+        return NotImplemented
 
 
-def dumps_data(obj: Any) -> "bytes | Pickled":
+def _dill_dumper(home: bool) -> Any:
+    def dump(obj: Any, callback: Any) -> bytes:
+        buf = io.BytesIO()
+        _DataPickler(buf, home, callback).dump(obj)
+        return buf.getvalue()
+    return dump
+
+
+def dumps_data(obj: Any, *, home: bool = False) -> "bytes | Pickled":
     """C pickle, or dill when the C pickler refuses or would refer to __main__.
 
     Returns the tagged bytes, or a :class:`Pickled` when big buffers were
-    kept apart.
+    kept apart.  ``home``: the data goes back to the process that sent this
+    one its notebook classes (a worker's results): they go by reference.
     """
     try:
         data, buffers = _pickle_apart(obj, _c_dump)
@@ -278,10 +305,16 @@ def dumps_data(obj: Any) -> "bytes | Pickled":
         if _LOCAL_STATE.search(str(exc)):
             raise SerializationError(_unpicklable_message(obj, exc)) from exc
     try:
-        data, buffers = _pickle_apart(obj, _dill_dump)
+        data, buffers = _pickle_apart(obj, _dill_dumper(home))
     except Exception as exc:
         raise SerializationError(_unpicklable_message(obj, exc)) from exc
     return Pickled(_DILL, data, buffers) if buffers else _DILL + data
+
+
+def dumps_result(obj: Any) -> "bytes | Pickled":
+    """What a worker sends back: :func:`dumps_data` with notebook classes
+    that came from the kernel written as references to the kernel's own."""
+    return dumps_data(obj, home=True)
 
 
 def loads_data(blob: "bytes | Pickled") -> Any:
@@ -321,6 +354,56 @@ def find_unpicklable(items: Iterable[Any]) -> tuple[int, Any] | None:
         except SerializationError:
             return i, item
     return None
+
+
+class ResultNotSent(SerializationError):
+    """A task's result could not be pickled to come back from its worker.
+
+    ``task_index`` (the task's place in the map) is filled in by the
+    kernel when the error arrives.
+    """
+
+    def __init__(self, type_name: str, reason: str, advice: str,
+                 task_index: Any = None) -> None:
+        super().__init__(type_name, reason, advice, task_index)
+        self.type_name, self.reason, self.advice = type_name, reason, advice
+        self.task_index = task_index
+
+    def __str__(self) -> str:
+        task = "this task" if self.task_index is None else f"task {self.task_index}"
+        return (f"the result of {task} cannot come back from its worker: it is "
+                f"{self.type_name}, which cannot be pickled ({self.reason}). {self.advice}")
+
+
+def result_error(results: list, exc: BaseException) -> tuple[int, ResultNotSent]:
+    """The index of the first result that cannot be sent back, and the
+    error that says so (``exc``: what pickling the results raised)."""
+    bad = find_unpicklable(results)
+    index, item = bad if bad is not None else (0, results[0] if results else None)
+    culprit = _innermost_unpicklable(item)
+    kind = type(culprit)
+    name = kind.__qualname__ if kind.__module__ in ("builtins", "__main__") \
+        else f"{kind.__module__}.{kind.__qualname__}"
+    what = f"a {name}" if culprit is item else f"{_article(type(item))} holding a {name}"
+    if isinstance(culprit, types.GeneratorType):
+        advice = ("A generator runs where it was made: return list(...) of it, or, in "
+                  "a %%pmap body, compute the values instead of using yield.")
+    elif _LOCAL_STATE.search(f"cannot pickle '{kind.__module__}.{kind.__qualname__}' object") \
+            or _LOCAL_STATE.search(f"cannot pickle '{kind.__qualname__}' object"):
+        advice = ("Locks, open files and sockets belong to the worker's process: return "
+                  "the data they guard (or a path, an address) instead.")
+    else:
+        advice = ("Return plain data instead (numbers, strings, lists, dicts, numpy "
+                  "arrays, dataclasses), or make the class picklable.")
+    reason = f"{type(exc).__name__}: {exc}"
+    if isinstance(exc, SerializationError) and exc.__cause__ is not None:
+        reason = f"{type(exc.__cause__).__name__}: {exc.__cause__}"
+    return index, ResultNotSent(what, reason, advice)
+
+
+def _article(kind: type) -> str:
+    name = kind.__qualname__
+    return f"an {name}" if name[:1].lower() in "aeiou" else f"a {name}"
 
 
 def _unpicklable_message(obj: Any, exc: BaseException) -> str:
@@ -403,7 +486,7 @@ def exception_payload(exc: BaseException, frames: list[tuple]) -> bytes:
     None when the worker has no source, and the kernel fills it in.
     """
     try:
-        blob = dumps_data(exc)
+        blob = dumps_data(exc, home=True)
         loads_data(blob)                     # some exceptions pickle but don't unpickle
     except Exception:
         blob = None
@@ -418,5 +501,6 @@ def _safe_str(exc: BaseException) -> str:
         return "<unprintable exception>"
 
 
-__all__ = ["dumps_code", "loads_code", "dumps_data", "loads_data",
+__all__ = ["dumps_code", "loads_code", "dumps_data", "dumps_result", "loads_data",
+           "Pickled", "ResultNotSent", "result_error",
            "check_picklable", "find_unpicklable", "exception_payload"]
