@@ -177,6 +177,14 @@ def w7(lib: str) -> dict:
         os._exit(0)
 
     peak = Peak(W7_LIMIT, too_much)
+
+    def watchdog() -> None:           # a library whose imap never yields
+        print(json.dumps({"growth_mb": (rss() - peak.base) / 2 ** 20,
+                          "stopped": "hung"}), flush=True)
+        kill_children()
+        os._exit(0)
+
+    threading.Timer(W7_HOLD_S + 30, watchdog).start()
     it = pool.imap(inc, itertools.count())
     taken = list(itertools.islice(it, 10))
     time.sleep(W7_HOLD_S)
@@ -208,11 +216,29 @@ def run_child(lib: str, workload: str) -> dict:
 # ---------------------------------------------------------------- parent side
 
 def measure_once(lib: str, workload: str) -> dict:
-    done = subprocess.run([sys.executable, __file__, "--child", lib, workload],
-                          capture_output=True, text=True, timeout=300)
-    if done.returncode != 0:
-        raise SystemExit(f"{lib} {workload} failed:\n{done.stderr[-2000:]}")
-    return json.loads(done.stdout.strip().splitlines()[-1])
+    """One run in a fresh interpreter, in a session of its own, so that a
+    run cut short leaves none of its pool's processes behind."""
+    proc = subprocess.Popen([sys.executable, __file__, "--child", lib, workload],
+                            stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+                            text=True, start_new_session=True)
+    try:
+        out, err = proc.communicate(timeout=300)
+    except subprocess.TimeoutExpired:
+        os.killpg(proc.pid, signal.SIGKILL)
+        out, err = proc.communicate(timeout=30)
+        if workload != "W7":
+            raise SystemExit(f"{lib} {workload} took over 300 s:\n{err[-2000:]}")
+    finally:
+        try:
+            os.killpg(proc.pid, signal.SIGKILL)     # whatever the run left
+        except ProcessLookupError:
+            pass
+    lines = out.strip().splitlines()
+    if not lines:
+        if workload == "W7":
+            return {"growth_mb": float("nan"), "stopped": "hung"}
+        raise SystemExit(f"{lib} {workload} failed:\n{err[-2000:]}")
+    return json.loads(lines[-1])
 
 
 def measure(workload: str, runs: int) -> dict[str, list[dict]]:
@@ -238,7 +264,12 @@ def report(workload: str, got: dict[str, list[dict]]) -> None:
             runs = " ".join(f"{r[key] * (1 if key.endswith('mb') else 1000):.0f}"
                             for r in rows)
             if key.endswith("mb"):
-                extra = " (stopped at 2 GB)" if any(r.get("stopped") for r in rows) else ""
+                stops = {r.get("stopped") for r in rows} - {False, None}
+                extra = ""
+                if True in stops:
+                    extra += " (a run stopped at 2 GB)"
+                if "hung" in stops:
+                    extra += " (a run's imap gave no 10 items in 35 s: cut)"
                 print(f"  {key:<11}{lib:<18}{med:>10.0f} MB{'':>9}   {runs}{extra}")
             elif workload == "W5":
                 print(f"  {key:<11}{lib:<18}{med * 1000:>10.0f} ms"
