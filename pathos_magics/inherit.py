@@ -6,7 +6,7 @@ not ship it if the worker's copy has the same value as the kernel's now.
 pathos skips the check (dill refers to ``__main__``), so its forked workers
 read stale values once the notebook changes the global.  Here:
 
-* the kernel names a big list, dict, tuple, str or bytes of ``__main__``
+* the kernel names a big list, dict, tuple or str of ``__main__``
   whose items are plain values (int, float, complex, bool, str, None) by
   its name, its type and a digest of its marshal bytes (marshal writes each
   item's exact type and value: 1, 1.0 and True differ, so do 0.0 and -0.0;
@@ -23,23 +23,40 @@ reference counts: after a fork the pages are shared, and writing to an item
 would copy its page (a 1 MB list of ints: ~5 ms by Python iteration,
 ~1.5 ms by marshal).
 
-Not named, so shipped as before: nested containers, instances, arrays,
-bytes items (marshal writes a bytearray as it writes bytes), globals under
-``MIN_LEN`` items, and anything for spawned, remote or MPI workers.
+Buffers (a numpy array, bytes, bytearray, array.array, memoryview) of at
+least ``MIN_BYTES`` are named the same way, by a digest of their raw memory
+and of what gives it meaning (type, numpy dtype, shape, strides, the array
+typecode or memoryview format), hashed straight from the object's memory:
+no copy.  numpy is never imported here: an array can only exist once the
+notebook imported it.  Arrays of Python objects (dtype ``object``) and
+non-contiguous views are not named.
+
+Not named, so shipped as before: nested containers, instances, bytes items
+(marshal writes a bytearray as it writes bytes), globals under ``MIN_LEN``
+items, and anything for spawned, remote or MPI workers.
 """
 from __future__ import annotations
 
+import array
 import hashlib
 import marshal
+import os
+import pickle
 import sys
+import threading
 from typing import Any, Optional
 
 #: Types whose instances never change and that marshal writes exactly.
 _ATOMS = frozenset({int, float, complex, bool, str, type(None)})
 #: Containers worth naming; smaller ones cost less to ship than to check.
-_KINDS = {t.__name__: t for t in (list, dict, tuple, str, bytes)}
+_KINDS = {t.__name__: t for t in (list, dict, tuple, str)}
 _TYPES = frozenset(_KINDS.values())
 MIN_LEN = 256
+#: Buffers named by their raw memory, and the smallest worth it.
+_BUFFER_TYPES = (bytes, bytearray, memoryview, array.array)
+MIN_BYTES = 64 * 1024
+_BLOCK = 8 * 1024 * 1024
+_THREADS = max(1, min(4, os.cpu_count() or 1))
 #: IPython's own history (In, Out, _i1, _3, ...) changes every cell.
 _SKIP = frozenset({"In", "Out"})
 _MARSHAL_VERSION = 2        # the last without back-references: same value, same bytes
@@ -72,6 +89,72 @@ def _marshal(obj: Any) -> Optional[bytes]:
 
 def _hash(data: bytes) -> bytes:
     return hashlib.sha256(data).digest()      # ~2 GB/s where the CPU has SHA
+
+
+def _numpy_array_type() -> Any:
+    numpy = sys.modules.get("numpy")
+    return getattr(numpy, "ndarray", None)
+
+
+def buffer_kind(obj: Any) -> Optional[str]:
+    """The kind name of a buffer object worth naming, else None."""
+    kind = type(obj)
+    if kind in _BUFFER_TYPES:
+        return kind.__name__
+    if kind is _numpy_array_type() and not obj.dtype.hasobject:
+        return "numpy.ndarray"
+    return None
+
+
+def _buffer_meta(obj: Any) -> Optional[tuple[bytes, memoryview]]:
+    """What gives ``obj``'s bytes their meaning, and a view of the bytes."""
+    try:
+        raw = pickle.PickleBuffer(obj).raw()     # contiguous, no copy
+    except (BufferError, TypeError, ValueError):
+        return None
+    kind = type(obj)
+    if kind is bytes or kind is bytearray:
+        meta: tuple = (kind.__name__,)
+    elif kind is array.array:
+        meta = ("array", obj.typecode)
+    elif kind is memoryview:
+        meta = ("memoryview", obj.format, obj.shape, obj.strides)
+    else:                                        # numpy.ndarray
+        meta = ("ndarray", obj.dtype.str, obj.dtype.descr, obj.shape, obj.strides)
+    return repr(meta).encode(), raw
+
+
+def buffer_digest(obj: Any) -> Optional[bytes]:
+    """A digest of a buffer object's memory and meaning (None: not contiguous).
+
+    The memory is hashed in blocks of ``_BLOCK`` bytes, on several threads
+    (hashlib lets go of the GIL), and the digest is that of the meaning and
+    the blocks' digests: the same value whatever the number of threads.
+    """
+    got = _buffer_meta(obj)
+    if got is None:
+        return None
+    meta, raw = got
+    blocks = [raw[i:i + _BLOCK] for i in range(0, raw.nbytes, _BLOCK)] or [raw]
+    digests: list = [None] * len(blocks)
+
+    def work(first: int, step: int) -> None:
+        for i in range(first, len(blocks), step):
+            # sha1: ~25% faster than sha256 here; the check guards against
+            # a changed value, not an adversary (the kernel owns its workers)
+            digests[i] = hashlib.sha1(blocks[i]).digest()
+
+    # threads made for this call only: a pool made before a fork would be
+    # dead in the worker
+    n = min(_THREADS, len(blocks))
+    helpers = [threading.Thread(target=work, args=(i, n), daemon=True)
+               for i in range(1, n)]
+    for t in helpers:
+        t.start()
+    work(0, n)
+    for t in helpers:
+        t.join()
+    return hashlib.sha256(meta + b"".join(digests)).digest()
 
 
 def _all_atoms(items: Any) -> bool:
@@ -111,14 +194,17 @@ class Namer:
             main = sys.modules.get("__main__")
             space = vars(main) if main is not None else {}
             self._names = {id(v): k for k, v in list(space.items())
-                           if type(v) in _TYPES and not k.startswith("_") and k not in _SKIP
+                           if (type(v) in _TYPES or buffer_kind(v) is not None)
+                           and not k.startswith("_") and k not in _SKIP
                            and k not in self._excluded}
         return self._names.get(id(obj))
 
     def persistent_id(self, obj: Any) -> Optional[tuple]:
         """("inherited", name, type name, digest) for a global worth
         naming, else None."""
-        if type(obj) not in _TYPES or len(obj) < MIN_LEN:
+        if type(obj) not in _TYPES:
+            return self._buffer_id(obj)
+        if len(obj) < MIN_LEN:
             return None
         name = self._name_of(obj)
         if name is None:
@@ -127,6 +213,16 @@ class Namer:
         if fingerprint is None or not _plain(obj, fingerprint):
             return None
         return ("inherited", name, type(obj).__name__, _hash(fingerprint))
+
+    def _buffer_id(self, obj: Any) -> Optional[tuple]:
+        kind = buffer_kind(obj)
+        if kind is None or memoryview(obj).nbytes < MIN_BYTES:
+            return None
+        name = self._name_of(obj)
+        if name is None:
+            return None
+        wanted = buffer_digest(obj)
+        return None if wanted is None else ("inherited", name, kind, wanted)
 
 
 # ------------------------------------------------------------ worker side
@@ -150,11 +246,18 @@ def resolve(name: str, kind: str, wanted: bytes) -> Any:
     if _AT_FORK is None or name not in _AT_FORK:
         raise Stale(name, "does not exist (not forked from the kernel)")
     obj = _AT_FORK[name]
-    if type(obj) is not _KINDS.get(kind):
-        raise Stale(name, f"is a {type(obj).__name__}, not a {kind}")
-    if digest(obj) != wanted:
+    if kind in _KINDS:
+        if type(obj) is not _KINDS[kind]:
+            raise Stale(name, f"is a {type(obj).__name__}, not a {kind}")
+        mine = digest(obj)
+    else:
+        if buffer_kind(obj) != kind:
+            raise Stale(name, f"is a {type(obj).__name__}, not a {kind}")
+        mine = buffer_digest(obj)
+    if mine != wanted:
         raise Stale(name, "has another value")
     return obj
 
 
-__all__ = ["Namer", "Stale", "capture_in_child", "resolve", "digest"]
+__all__ = ["Namer", "Stale", "capture_in_child", "resolve", "digest", "buffer_digest",
+           "buffer_kind"]

@@ -12,6 +12,10 @@ data, so the policy is:
   worker would not find by reference).
 
 Each data blob starts with one tag byte saying which pickler made it.
+Big buffers (numpy arrays, anything whose ``__reduce_ex__(5)`` gives a
+:class:`pickle.PickleBuffer`) are kept out of the blob: the data is then a
+:class:`Pickled` (tag, pickle, buffers) that :mod:`wire` sends buffer by
+buffer, so an array's memory is copied once on its way, not twice.
 """
 from __future__ import annotations
 
@@ -28,7 +32,7 @@ from typing import Any, Iterable
 
 import dill
 
-from . import inherit
+from . import classes, inherit
 from .errors import SerializationError
 
 _C = b"P"       # C pickler
@@ -38,6 +42,52 @@ _PROTOCOL = pickle.HIGHEST_PROTOCOL
 
 _BULKY = (list, dict, tuple, set, frozenset, bytes, bytearray, str)
 _BULKY_LEN = 256
+#: Buffers at least this big are kept out of the pickle (protocol 5).
+_APART_MIN = 64 * 1024
+
+
+class Pickled:
+    """A pickle whose big buffers are kept apart, as memory views of the
+    objects themselves (no copy).  Pickling it with protocol 5 hands the
+    buffers to the channel as :class:`pickle.PickleBuffer` s; a receiver
+    gets them back as bytearrays, which the arrays rebuilt on them wrap
+    (writable, no copy)."""
+
+    __slots__ = ("tag", "head", "buffers")
+
+    def __init__(self, tag: bytes, head: Any, buffers: list) -> None:
+        self.tag, self.head, self.buffers = tag, head, buffers
+
+    def __len__(self) -> int:
+        return len(self.head) + sum(memoryview(b).nbytes for b in self.buffers)
+
+    def __reduce_ex__(self, protocol: Any) -> tuple:
+        if isinstance(protocol, int) and protocol >= 5:
+            wrap: Any = pickle.PickleBuffer
+        else:
+            wrap = bytes
+        return (_rebuild_pickled, (self.tag, self.head, *map(wrap, self.buffers)))
+
+
+def _rebuild_pickled(tag: bytes, head: Any, *buffers: Any) -> Pickled:
+    return Pickled(tag, head, list(buffers))
+
+
+def _pickle_apart(obj: Any, dump: Any) -> tuple[Any, list]:
+    """``dump(obj, buffer_callback)``, keeping big buffers out of it."""
+    buffers: list = []
+
+    def apart(buf: pickle.PickleBuffer) -> bool:
+        try:
+            raw = buf.raw()
+        except BufferError:            # not contiguous: in band
+            return True
+        if raw.nbytes < _APART_MIN:
+            return True
+        buffers.append(raw)
+        return False
+
+    return dump(obj, apart), buffers
 
 
 class _CodePickler(dill.Pickler):
@@ -54,9 +104,14 @@ class _CodePickler(dill.Pickler):
         self.bulk: list[bytes] = []
         self._seen: dict[int, int] = {}
         self._fast: set[int] = set()
+        self.fast_functions = True
+        self._by_value: set[int] = set()   # notebook classes written by value
 
     def persistent_id(self, obj: Any) -> Any:
-        if type(obj) not in _BULKY or len(obj) < _BULKY_LEN:
+        if type(obj) in _BULKY:
+            if len(obj) < _BULKY_LEN:
+                return None
+        elif inherit.buffer_kind(obj) is None:   # numpy arrays, array.array, ...
             return None
         key = id(obj)
         if key in self._seen:
@@ -67,16 +122,20 @@ class _CodePickler(dill.Pickler):
                 self._seen[key] = pid
                 return pid
         try:
-            data = pickle.dumps(obj, protocol=_PROTOCOL)
+            data, buffers = _pickle_apart(obj, _c_dump)
         except Exception:
             return None
         if b"__main__" in data:          # holds notebook objects: dill's job
             return None
-        self.bulk.append(data)
+        self.bulk.append(Pickled(_C, data, buffers) if buffers else data)
         self._seen[key] = len(self.bulk) - 1
         return self._seen[key]
 
     def reducer_override(self, obj: Any) -> Any:
+        if classes.is_notebook_class(obj):
+            return classes.reduce_class(self, obj, home=False)
+        if not self.fast_functions:
+            return NotImplemented
         # The fast path for a plain function of the notebook (no closure
         # cells, no notebook functions or classes among the globals it
         # names): its code goes as marshal bytes, its globals as a small
@@ -139,7 +198,9 @@ class _CodeUnpickler(dill.Unpickler):
             if type(pid) is tuple:
                 self._loaded[pid] = inherit.resolve(*pid[1:])
             else:
-                self._loaded[pid] = pickle.loads(self._bulk[pid])
+                blob = self._bulk[pid]
+                self._loaded[pid] = (loads_data(blob) if isinstance(blob, Pickled)
+                                     else pickle.loads(blob))
         return self._loaded[pid]
 
 
@@ -152,8 +213,7 @@ def _pickle_code(func: Any, fast: bool, namer: Any
                  ) -> tuple[bytes, list[bytes]]:
     buf = io.BytesIO()
     pickler = _CodePickler(buf, namer)
-    if not fast:
-        pickler.reducer_override = lambda obj: NotImplemented  # type: ignore[method-assign]
+    pickler.fast_functions = fast
     pickler.dump(func)
     return buf.getvalue(), pickler.bulk
 
@@ -201,26 +261,70 @@ _LOCAL_STATE = re.compile(
     r"_io\.\w+|SSLContext|_ssl\.\w+|select\.\w+|generator|frame)' object")
 
 
-def dumps_data(obj: Any) -> bytes:
-    """C pickle, or dill when the C pickler refuses or would refer to __main__."""
+def _c_dump(obj: Any, callback: Any) -> bytes:
+    return pickle.dumps(obj, protocol=_PROTOCOL, buffer_callback=callback)
+
+
+class _DataPickler(dill.Pickler):
+    """dill for data that holds notebook objects; notebook classes go by
+    value with a token, or (``home``) back to where they came from by it
+    (see classes.py)."""
+
+    def __init__(self, file: io.BytesIO, home: bool, callback: Any) -> None:
+        super().__init__(file, protocol=_PROTOCOL, recurse=True,
+                         buffer_callback=callback)
+        self._home = home
+        self._by_value: set[int] = set()
+
+    def reducer_override(self, obj: Any) -> Any:
+        if classes.is_notebook_class(obj):
+            return classes.reduce_class(self, obj, self._home)
+        return NotImplemented
+
+
+def _dill_dumper(home: bool) -> Any:
+    def dump(obj: Any, callback: Any) -> bytes:
+        buf = io.BytesIO()
+        _DataPickler(buf, home, callback).dump(obj)
+        return buf.getvalue()
+    return dump
+
+
+def dumps_data(obj: Any, *, home: bool = False) -> "bytes | Pickled":
+    """C pickle, or dill when the C pickler refuses or would refer to __main__.
+
+    Returns the tagged bytes, or a :class:`Pickled` when big buffers were
+    kept apart.  ``home``: the data goes back to the process that sent this
+    one its notebook classes (a worker's results): they go by reference.
+    """
     try:
-        data = pickle.dumps(obj, protocol=_PROTOCOL)
+        data, buffers = _pickle_apart(obj, _c_dump)
         if b"__main__" not in data:
-            return _C + data
+            return Pickled(_C, data, buffers) if buffers else _C + data
     except Exception as exc:
         if _LOCAL_STATE.search(str(exc)):
             raise SerializationError(_unpicklable_message(obj, exc)) from exc
     try:
-        return _DILL + dill.dumps(obj, protocol=_PROTOCOL, recurse=True)
+        data, buffers = _pickle_apart(obj, _dill_dumper(home))
     except Exception as exc:
         raise SerializationError(_unpicklable_message(obj, exc)) from exc
+    return Pickled(_DILL, data, buffers) if buffers else _DILL + data
 
 
-def loads_data(blob: bytes) -> Any:
-    tag, body = blob[:1], memoryview(blob)[1:]
+def dumps_result(obj: Any) -> "bytes | Pickled":
+    """What a worker sends back: :func:`dumps_data` with notebook classes
+    that came from the kernel written as references to the kernel's own."""
+    return dumps_data(obj, home=True)
+
+
+def loads_data(blob: "bytes | Pickled") -> Any:
+    if isinstance(blob, Pickled):
+        tag, body, buffers = blob.tag, blob.head, blob.buffers
+    else:
+        tag, body, buffers = blob[:1], memoryview(blob)[1:], None
     if tag == _C:
-        return pickle.loads(body)
-    return dill.loads(bytes(body))
+        return pickle.loads(body, buffers=buffers)
+    return dill.loads(bytes(body), buffers=buffers)
 
 
 def check_picklable(seq: Any) -> None:
@@ -250,6 +354,56 @@ def find_unpicklable(items: Iterable[Any]) -> tuple[int, Any] | None:
         except SerializationError:
             return i, item
     return None
+
+
+class ResultNotSent(SerializationError):
+    """A task's result could not be pickled to come back from its worker.
+
+    ``task_index`` (the task's place in the map) is filled in by the
+    kernel when the error arrives.
+    """
+
+    def __init__(self, type_name: str, reason: str, advice: str,
+                 task_index: Any = None) -> None:
+        super().__init__(type_name, reason, advice, task_index)
+        self.type_name, self.reason, self.advice = type_name, reason, advice
+        self.task_index = task_index
+
+    def __str__(self) -> str:
+        task = "this task" if self.task_index is None else f"task {self.task_index}"
+        return (f"the result of {task} cannot come back from its worker: it is "
+                f"{self.type_name}, which cannot be pickled ({self.reason}). {self.advice}")
+
+
+def result_error(results: list, exc: BaseException) -> tuple[int, ResultNotSent]:
+    """The index of the first result that cannot be sent back, and the
+    error that says so (``exc``: what pickling the results raised)."""
+    bad = find_unpicklable(results)
+    index, item = bad if bad is not None else (0, results[0] if results else None)
+    culprit = _innermost_unpicklable(item)
+    kind = type(culprit)
+    name = kind.__qualname__ if kind.__module__ in ("builtins", "__main__") \
+        else f"{kind.__module__}.{kind.__qualname__}"
+    what = f"a {name}" if culprit is item else f"{_article(type(item))} holding a {name}"
+    if isinstance(culprit, types.GeneratorType):
+        advice = ("A generator runs where it was made: return list(...) of it, or, in "
+                  "a %%pmap body, compute the values instead of using yield.")
+    elif _LOCAL_STATE.search(f"cannot pickle '{kind.__module__}.{kind.__qualname__}' object") \
+            or _LOCAL_STATE.search(f"cannot pickle '{kind.__qualname__}' object"):
+        advice = ("Locks, open files and sockets belong to the worker's process: return "
+                  "the data they guard (or a path, an address) instead.")
+    else:
+        advice = ("Return plain data instead (numbers, strings, lists, dicts, numpy "
+                  "arrays, dataclasses), or make the class picklable.")
+    reason = f"{type(exc).__name__}: {exc}"
+    if isinstance(exc, SerializationError) and exc.__cause__ is not None:
+        reason = f"{type(exc.__cause__).__name__}: {exc.__cause__}"
+    return index, ResultNotSent(what, reason, advice)
+
+
+def _article(kind: type) -> str:
+    name = kind.__qualname__
+    return f"an {name}" if name[:1].lower() in "aeiou" else f"a {name}"
 
 
 def _unpicklable_message(obj: Any, exc: BaseException) -> str:
@@ -332,7 +486,7 @@ def exception_payload(exc: BaseException, frames: list[tuple]) -> bytes:
     None when the worker has no source, and the kernel fills it in.
     """
     try:
-        blob = dumps_data(exc)
+        blob = dumps_data(exc, home=True)
         loads_data(blob)                     # some exceptions pickle but don't unpickle
     except Exception:
         blob = None
@@ -347,5 +501,6 @@ def _safe_str(exc: BaseException) -> str:
         return "<unprintable exception>"
 
 
-__all__ = ["dumps_code", "loads_code", "dumps_data", "loads_data",
+__all__ = ["dumps_code", "loads_code", "dumps_data", "dumps_result", "loads_data",
+           "Pickled", "ResultNotSent", "result_error",
            "check_picklable", "find_unpicklable", "exception_payload"]

@@ -20,6 +20,8 @@ def rebuild(payload: Any, worker: Any, index: int, item: Any) -> BaseException:
         exc = payload
     else:
         exc = _from_payload(payload, worker)
+    if isinstance(exc, serialize.ResultNotSent):
+        exc.task_index = index
     _add_note(exc, f"raised by task {index} (item {short_repr(item)}) "
                    f"on worker {worker.label}")
     return exc

@@ -117,13 +117,12 @@ class Runner:
             self.channel.send((wire.DONE, map_id, chunk_id, results, error, elapsed))
             return
         try:
-            blob = serialize.dumps_data(results)
-        except Exception as exc:
-            bad = serialize.find_unpicklable(results)
-            index = bad[0] if bad else 0
+            blob = serialize.dumps_result(results)
+        except Exception as exc:         # a result that cannot come back
+            index, why = serialize.result_error(results, exc)
             results = results[:index]
-            blob = serialize.dumps_data(results)
-            error = _error_payload(exc)
+            blob = serialize.dumps_result(results)
+            error = _error_payload(why)
         self.channel.send((wire.DONE, map_id, chunk_id, blob, error, elapsed))
 
     def _func(self, key: int) -> Callable:
