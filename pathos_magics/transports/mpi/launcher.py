@@ -26,6 +26,7 @@ import socket
 import struct
 import subprocess
 import sys
+import threading
 import time
 from typing import Any, Optional
 
@@ -244,17 +245,82 @@ def _invite(proc: subprocess.Popen, invitation: bytes) -> None:
         pass                              # it exited already: reported below
 
 
+AUTH_TIMEOUT = 5.0       # seconds one connection has to pass the HMAC challenge
+MAX_PENDING = 32         # connections authenticated at once; the oldest goes first
+
+
 def _accept(server: socket.socket, proc: subprocess.Popen, authkey: bytes,
             deadline: float) -> Connection:
-    while True:
-        left = _left(proc, deadline, "connect back")
-        ready, _, _ = select.select([server], [], [], min(0.1, left))
-        if not ready:
-            continue
-        sock, _ = server.accept()
-        conn = authenticate(sock, authkey, min(5.0, left))
-        if conn is not None:
-            return conn
+    """The first connection that passes the challenge.  Each one is
+    authenticated in its own thread, so silent or slow peers on this
+    machine cannot delay the job's relay (nor make the start fail)."""
+    gate = _Gate(authkey)
+    try:
+        while True:
+            left = _left(proc, deadline, "connect back")
+            ready, _, _ = select.select([server], [], [], min(0.05, left))
+            if ready:
+                sock, _ = server.accept()
+                gate.admit(sock, min(AUTH_TIMEOUT, left))
+            conn = gate.winner()
+            if conn is not None:
+                return conn
+    finally:
+        gate.close()
+
+
+class _Gate:
+    """Connections being authenticated, one thread each, bounded in time
+    (``AUTH_TIMEOUT``) and in number (``MAX_PENDING``)."""
+
+    def __init__(self, authkey: bytes) -> None:
+        self.authkey = authkey
+        self.pending: list[socket.socket] = []     # oldest first
+        self.won: list[Connection] = []
+        self.closed = False
+        self.lock = threading.Lock()
+
+    def admit(self, sock: socket.socket, timeout: float) -> None:
+        with self.lock:
+            if len(self.pending) >= MAX_PENDING:
+                _wake(self.pending.pop(0))     # its thread fails and closes it
+            self.pending.append(sock)
+        threading.Thread(target=self._check, args=(sock, timeout), daemon=True,
+                         name="pathos-mpi-auth").start()
+
+    def _check(self, sock: socket.socket, timeout: float) -> None:
+        conn = authenticate(socket.socket(fileno=os.dup(sock.fileno())),
+                            self.authkey, timeout)
+        with self.lock:
+            if sock in self.pending:
+                self.pending.remove(sock)
+            sock.close()
+            if conn is not None and not self.closed:
+                self.won.append(conn)
+                conn = None
+        if conn is not None:           # the start was over already
+            conn.close()
+
+    def winner(self) -> Optional[Connection]:
+        with self.lock:
+            return self.won.pop(0) if self.won else None
+
+    def close(self) -> None:
+        """Refuse what is still pending (its threads end at once)."""
+        with self.lock:
+            self.closed = True
+            for sock in self.pending:
+                _wake(sock)
+            extra, self.won = self.won, []
+        for conn in extra:
+            conn.close()
+
+
+def _wake(sock: socket.socket) -> None:
+    try:
+        sock.shutdown(socket.SHUT_RDWR)
+    except OSError:
+        pass
 
 
 def authenticate(sock: socket.socket, authkey: bytes, timeout: float
