@@ -617,3 +617,27 @@ def test_silent_connections_do_not_delay_the_start():
         _pool(1).clear()
     assert len(silent) == 7, "the silent peers never found the listener"
     assert took < 2 * AUTH_TIMEOUT, f"the start took {took:.1f}s"
+
+
+def test_local_job_listens_on_loopback_only():
+    """Nothing of a job whose ranks all run here (launcher, ranks, their
+    network layers) listens on an address other hosts could reach."""
+    import ipaddress
+    pool = _pool(2)
+    try:
+        assert pool.map(abs, [-1, -2]) == [1, 2]
+        pids = _job_pids(pool)
+        assert len(pids) >= 3                   # launcher, relay, two workers
+        listening = []
+        for pid in pids:
+            try:
+                conns = psutil.Process(pid).net_connections(kind="inet")
+            except psutil.NoSuchProcess:
+                continue
+            listening += [(pid, c.laddr) for c in conns
+                          if c.status == psutil.CONN_LISTEN]
+        public = [(pid, addr) for pid, addr in listening
+                  if not ipaddress.ip_address(addr.ip).is_loopback]
+        assert not public, f"the job listens off this machine: {public}"
+    finally:
+        pool.clear()

@@ -99,8 +99,16 @@ _INSTALL_HINT = ("Install MPI for this Python with `pip install pathos_magics[mp
                  "(mpi4py and the mpich wheel), or pass launcher='/path/to/mpiexec'.")
 
 #: Environment for a job on this machine only (no hosts file): the MPICH
-#: process manager starts local ranks by fork, never through ssh.
-LOCAL_ENV = {"HYDRA_LAUNCHER": "fork"}
+#: process manager starts local ranks by fork, never through ssh, and the
+#: ranks' network layers (UCX, libfabric) listen on loopback only.
+LOCAL_ENV = {"HYDRA_LAUNCHER": "fork", "UCX_NET_DEVICES": "lo",
+             "FI_TCP_IFACE": "lo", "FI_SOCKETS_IFACE": "lo"}
+
+#: The launcher of a job on this machine when none is named: MPICH's forker
+#: hands each rank its PMI connection as an inherited socket and listens on
+#: nothing, while Hydra's mpiexec always listens on every interface (its
+#: control port binds INADDR_ANY, with no option to change it).
+LOCAL_LAUNCHER = "mpiexec.gforker"
 
 
 def pidfd_works() -> bool:
@@ -119,6 +127,8 @@ class Launcher:
         command: 'mpiexec' (default), 'mpirun', 'srun', or a path.  A bare
             name is looked up next to the Python first (where the ``mpich``
             wheel puts an mpiexec that matches its mpi4py), then on PATH.
+            When none is named and every rank runs here, the wheel's
+            ``mpiexec.gforker`` is preferred (it opens no port).
         args: extra launcher arguments (a list, or one string split like a
             shell would).
         hosts: a hosts file (passed as ``-hostfile``, which MPICH's and Open
@@ -130,6 +140,7 @@ class Launcher:
     def __init__(self, command: Optional[str] = None, args: Any = (),
                  hosts: Optional[str] = None, python: Optional[str] = None,
                  env: Optional[dict] = None) -> None:
+        self.named = command is not None
         self.command = command or "mpiexec"
         self.args = tuple(shlex.split(args) if isinstance(args, str) else args)
         self.hosts = hosts
@@ -149,6 +160,9 @@ class Launcher:
     def resolve(self) -> str:
         """The launcher's path, or a TransportError that says what to install."""
         cmd = self.command
+        forker = os.path.join(os.path.dirname(sys.executable), LOCAL_LAUNCHER)
+        if not self.named and self.local and os.access(forker, os.X_OK):
+            return forker               # nothing of the job listens off this machine
         if os.sep in cmd:
             if os.access(cmd, os.X_OK):
                 return cmd
@@ -175,7 +189,8 @@ class Launcher:
         """Whether this job's ranks all run here, under MPICH's launcher
         (Hydra), and this OS can watch them: then a dead rank is detected
         by its pidfd (:class:`.mpi._LocalRanks`) rather than by the launcher."""
-        hydra = os.path.exists(os.path.join(os.path.dirname(exe), "hydra_pmi_proxy"))
+        hydra = (os.path.exists(os.path.join(os.path.dirname(exe), "hydra_pmi_proxy"))
+                 and "gforker" not in os.path.basename(os.path.realpath(exe)))
         return hydra and self.local and pidfd_works()
 
     def environ(self) -> dict[str, str]:
