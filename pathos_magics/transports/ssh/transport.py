@@ -47,11 +47,14 @@ from ..base import ChannelWorker, Transport, WorkerSink
 from .bootstrap import boot_argv, package_tag, ship_packages
 from .protocol import (BOOT_TAG, DEFAULT_REMOTE_DIR, ENV_REMOTE_DIR, SERVER_TAG,
                        parse_fields)
+from .throttle import Throttle
 
 _log = logging.getLogger(__name__)
 
 LAUNCH_TIMEOUT = 30.0         # boot + imports + banner
 RETRY_AFTER = 5.0             # a host that just failed is not retried sooner
+OUTPUT_LINES = 20             # a server's lines shown per window...
+OUTPUT_WINDOW = 10.0          # ...of this many seconds (the rest are counted)
 
 # ---------------------------------------------------------------- the wire
 
@@ -189,12 +192,25 @@ def _read_launch(chan: paramiko.Channel, deadline: float
 
 def _drain_output(chan: paramiko.Channel, host: str) -> None:
     """Log what the server and its workers print outside the wire (C code,
-    the server's own warnings), so the channel window never fills."""
+    the server's own warnings), so the channel window never fills; within
+    a budget of lines (the rest at DEBUG level, and counted)."""
+    budget = Throttle(OUTPUT_LINES, OUTPUT_WINDOW)
     try:
         for stream, line in Stream(chan, "pathos-server", host, timeout=None):
-            _log.warning("[%s %s] %s", host, stream, line)
+            _say_hidden(budget, host)
+            level = logging.WARNING if budget.allow() else logging.DEBUG
+            _log.log(level, "[%s %s] %s", host, stream, line)
     except (OSError, EOFError, TimeoutError, paramiko.SSHException):
         pass
+    _say_hidden(budget, host, force=True)
+
+
+def _say_hidden(budget: Throttle, host: str, force: bool = False) -> None:
+    hidden = budget.summary(force)
+    if hidden:
+        _log.warning("[%s] %d more lines of its output not shown (over %d in "
+                     "%.0fs); logger %s at DEBUG level shows them all", host,
+                     sum(hidden.values()), OUTPUT_LINES, OUTPUT_WINDOW, __name__)
 
 
 def _hello(handle: SSHWorker, host: str) -> dict:
