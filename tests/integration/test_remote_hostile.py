@@ -3,6 +3,7 @@ server's port, or planting code in a shared package folder."""
 from __future__ import annotations
 
 import logging
+import os
 import re
 import subprocess
 import sys
@@ -89,3 +90,93 @@ def test_a_flood_of_output_outside_the_wire_is_summarised(net, caplog):
     raw = [ln for ln in lines if "raw line" in ln]
     assert len(raw) == OUTPUT_LINES, lines
     assert sum(told) == 150 - OUTPUT_LINES, lines
+
+
+# ---------------------------------------------------------------- the private folder
+
+def _plant(remote, marker) -> None:
+    """What another user would leave in a shared remote_dir: the very copy the
+    kernel would ship, with a dill that runs their code on import."""
+    import io
+    import zipfile
+
+    from pathos_magics.transports.ssh.bootstrap import package_tag, site_zip
+    site = remote / package_tag() / "site"
+    zipfile.ZipFile(io.BytesIO(site_zip())).extractall(site)
+    with open(site / "dill" / "__init__.py", "a") as f:
+        f.write(f"\nopen({str(marker)!r}, 'w').write('ran')\n")
+
+
+@pytest.fixture
+def intruder():
+    """A second local user (the hosts share this machine's users), removed after."""
+    import os
+    import pwd
+    import shutil
+    if shutil.which("useradd") is None:
+        pytest.fail("useradd is missing (apt-get install passwd)")
+    name = f"pmintr{os.getpid() % 100000}"
+    subprocess.run(["useradd", "--no-create-home", "--shell", "/usr/sbin/nologin",
+                    name], check=True, capture_output=True, timeout=30)
+    try:
+        yield pwd.getpwnam(name)
+    finally:
+        subprocess.run(["userdel", name], check=False, capture_output=True, timeout=30)
+
+
+def _launch(remote) -> SSHTransport:
+    t = SSHTransport("node0", workers=1, python=f"{PY} -S", remote_dir=str(remote))
+    try:
+        t.prepare()
+    finally:
+        t.close(5.0)
+    return t
+
+
+def test_a_world_writable_remote_dir_is_refused(net, tmp_path):
+    from pathos_magics.errors import TransportError
+    remote, marker = tmp_path / "shared", tmp_path / "planted-code-ran"
+    _plant(remote, marker)
+    remote.chmod(0o777)
+    with pytest.raises(TransportError, match=r"refusing to run code from .*shared: it "
+                       r"is writable by others \(mode 777\).*chmod go-w"):
+        _launch(remote)
+    assert not marker.exists()
+
+
+def test_a_remote_dir_owned_by_another_user_is_refused(net, tmp_path, intruder):
+    import os
+    from pathos_magics.errors import TransportError
+    remote, marker = tmp_path / "theirs", tmp_path / "planted-code-ran"
+    _plant(remote, marker)
+    for root, dirs, files in os.walk(remote):
+        for name in [root] + [os.path.join(root, n) for n in dirs + files]:
+            os.chown(name, intruder.pw_uid, intruder.pw_gid)
+    with pytest.raises(TransportError, match=f"is owned by uid {intruder.pw_uid}, "
+                       "not by this user"):
+        _launch(remote)
+    assert not marker.exists()
+
+
+@pytest.mark.parametrize("how", ["source", "cache"])
+def test_a_tampered_private_copy_is_detected(net, tmp_path, how):
+    """The copy the kernel shipped, changed afterwards: its dill no longer
+    has the kernel's digest (or holds a bytecode cache no digest covers)."""
+    import glob
+    from pathos_magics.errors import TransportError
+    remote, marker = tmp_path / "remote", tmp_path / "tampered-code-ran"
+    t = _launch(remote)
+    assert t.shipped
+    dill_dir = glob.glob(str(remote / "py*" / "site" / "dill"))[0]
+    if how == "source":
+        with open(os.path.join(dill_dir, "__init__.py"), "a") as f:
+            f.write(f"\nopen({str(marker)!r}, 'w').write('ran')\n")
+    else:
+        os.makedirs(os.path.join(dill_dir, "__pycache__"), mode=0o700)
+        with open(os.path.join(dill_dir, "__pycache__", "__init__.cpython-311.pyc"),
+                  "wb") as f:
+            f.write(b"planted")
+    with pytest.raises(TransportError, match=r"was modified after it was copied "
+                       r"\(differs: dill\)"):
+        _launch(remote)
+    assert not marker.exists()
