@@ -354,7 +354,22 @@ def authenticate(sock: socket.socket, authkey: bytes, timeout: float
     with socket.socket(fileno=os.dup(conn.fileno())) as view:
         _set_timeouts(view, 0.0)           # from now on reads block: a reader thread
         view.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+        _detect_a_cut_link(view)
     return conn
+
+
+LINK_DEAD_AFTER = 15      # seconds without an answer from the relay's host
+
+
+def _detect_a_cut_link(sock: socket.socket) -> None:
+    """A link cut on the way to the relay's host sends no reset: without
+    probes the kernel would wait for the job forever.  Keepalive probes when
+    idle, and a bound on unacknowledged data, end it in ~LINK_DEAD_AFTER s."""
+    sock.setsockopt(socket.SOL_SOCKET, socket.SO_KEEPALIVE, 1)
+    for name, value in (("TCP_KEEPIDLE", 5), ("TCP_KEEPINTVL", 2), ("TCP_KEEPCNT", 5),
+                        ("TCP_USER_TIMEOUT", LINK_DEAD_AFTER * 1000)):
+        if hasattr(socket, name):          # Linux; macOS has some of them
+            sock.setsockopt(socket.IPPROTO_TCP, getattr(socket, name), value)
 
 
 def _set_timeouts(sock: socket.socket, seconds: float) -> None:
