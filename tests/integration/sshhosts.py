@@ -117,12 +117,13 @@ class TestNetwork:
 
     __test__ = False
 
-    def __init__(self, folder: str, count: int = 2) -> None:
+    def __init__(self, folder: str, count: int = 2, tag: str = "") -> None:
         self.folder = folder
         self.count = count
         self.hosts: list[TestHost] = []
-        tag = os.getpid() % 100000
-        self._prefix = f"pm{tag}"
+        # names of links and namespaces: unique per process (and per ``tag``
+        # for several networks in one process)
+        self._prefix = f"pm{os.getpid() % 100000}{tag}"
         self.key = os.path.join(folder, "id_ed25519")
         self.ssh_config = os.path.join(folder, "ssh_config")
         self.known_hosts = os.path.join(folder, "known_hosts")
