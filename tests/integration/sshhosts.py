@@ -118,14 +118,16 @@ class TestNetwork:
     __test__ = False
     _made = 0          # networks made by this process (several may be up at once)
 
-    def __init__(self, folder: str, count: int = 2) -> None:
+    def __init__(self, folder: str, count: int = 2, tag: str = "") -> None:
         self.folder = folder
         self.count = count
         self.hosts: list[TestHost] = []
-        tag = os.getpid() % 100000
         TestNetwork._made += 1
-        # interface names have at most 15 bytes: "pm" 5 digits, a letter, "r9"
-        self._prefix = f"pm{tag}{'abcdefghijklmnopqrstuvwxyz'[TestNetwork._made % 26]}"
+        # names of links and namespaces, unique per process and per network
+        # in it (interface names have at most 15 bytes: "pm", 5 digits, a
+        # letter or the tag, "r9")
+        tag = tag or "abcdefghijklmnopqrstuvwxyz"[TestNetwork._made % 26]
+        self._prefix = f"pm{os.getpid() % 100000}{tag}"
         self.key = os.path.join(folder, "id_ed25519")
         self.ssh_config = os.path.join(folder, "ssh_config")
         self.known_hosts = os.path.join(folder, "known_hosts")

@@ -574,3 +574,70 @@ def test_magics_choose_an_mpi_pool():
         MpiPool(2).clear()
         active.reset_active()
         ip.run_line_magic("unload_ext", "pathos_magics")
+
+
+def _new_listeners(before: set) -> list:
+    """This process's TCP listeners on loopback that were not in ``before``."""
+    return [c.laddr for c in psutil.Process().net_connections(kind="tcp")
+            if c.status == psutil.CONN_LISTEN and c.laddr not in before]
+
+
+def test_silent_connections_do_not_delay_the_start():
+    """Seven local connections to the kernel's short-lived listener that
+    never say a word: each is authenticated on its own, so the job's relay
+    gets through at once and the pool starts promptly."""
+    import socket
+    from pathos_magics.transports.mpi.launcher import AUTH_TIMEOUT
+    before = {c.laddr for c in psutil.Process().net_connections(kind="tcp")}
+    silent: list = []
+    done = threading.Event()
+
+    def squat():
+        deadline = time.monotonic() + 30
+        while not done.is_set() and time.monotonic() < deadline:
+            found = _new_listeners(before)
+            if found:
+                for _ in range(7):
+                    silent.append(socket.create_connection(tuple(found[0]), timeout=5))
+                return
+            time.sleep(0.002)
+
+    t = threading.Thread(target=squat)
+    t.start()
+    t0 = time.monotonic()
+    try:
+        pool = _pool(1)
+        took = time.monotonic() - t0
+        assert pool.map(abs, [-1, -2]) == [1, 2]
+    finally:
+        done.set()
+        t.join(30)
+        for s in silent:
+            s.close()
+        _pool(1).clear()
+    assert len(silent) == 7, "the silent peers never found the listener"
+    assert took < 2 * AUTH_TIMEOUT, f"the start took {took:.1f}s"
+
+
+def test_local_job_listens_on_loopback_only():
+    """Nothing of a job whose ranks all run here (launcher, ranks, their
+    network layers) listens on an address other hosts could reach."""
+    import ipaddress
+    pool = _pool(2)
+    try:
+        assert pool.map(abs, [-1, -2]) == [1, 2]
+        pids = _job_pids(pool)
+        assert len(pids) >= 3                   # launcher, relay, two workers
+        listening = []
+        for pid in pids:
+            try:
+                conns = psutil.Process(pid).net_connections(kind="inet")
+            except psutil.NoSuchProcess:
+                continue
+            listening += [(pid, c.laddr) for c in conns
+                          if c.status == psutil.CONN_LISTEN]
+        public = [(pid, addr) for pid, addr in listening
+                  if not ipaddress.ip_address(addr.ip).is_loopback]
+        assert not public, f"the job listens off this machine: {public}"
+    finally:
+        pool.clear()

@@ -154,7 +154,8 @@ def test_no_private_name_is_imported_across_modules():
 
 @pytest.mark.parametrize("entry, allowed", [
     ("pathos_magics.server", ("server", "system", "transports", "transports.ssh",
-                              "transports.ssh.protocol", "transports.ssh.server")),
+                              "transports.ssh.protocol", "transports.ssh.server",
+                              "transports.ssh.throttle")),
     ("pathos_magics.mpi", ("mpi", "transports", "transports.mpi",
                            "transports.mpi.protocol", "transports.mpi.job")),
 ])

@@ -26,6 +26,7 @@ import socket
 import struct
 import subprocess
 import sys
+import threading
 import time
 from typing import Any, Optional
 
@@ -98,8 +99,16 @@ _INSTALL_HINT = ("Install MPI for this Python with `pip install pathos_magics[mp
                  "(mpi4py and the mpich wheel), or pass launcher='/path/to/mpiexec'.")
 
 #: Environment for a job on this machine only (no hosts file): the MPICH
-#: process manager starts local ranks by fork, never through ssh.
-LOCAL_ENV = {"HYDRA_LAUNCHER": "fork"}
+#: process manager starts local ranks by fork, never through ssh, and the
+#: ranks' network layers (UCX, libfabric) listen on loopback only.
+LOCAL_ENV = {"HYDRA_LAUNCHER": "fork", "UCX_NET_DEVICES": "lo",
+             "FI_TCP_IFACE": "lo", "FI_SOCKETS_IFACE": "lo"}
+
+#: The launcher of a job on this machine when none is named: MPICH's forker
+#: hands each rank its PMI connection as an inherited socket and listens on
+#: nothing, while Hydra's mpiexec always listens on every interface (its
+#: control port binds INADDR_ANY, with no option to change it).
+LOCAL_LAUNCHER = "mpiexec.gforker"
 
 
 def pidfd_works() -> bool:
@@ -118,6 +127,8 @@ class Launcher:
         command: 'mpiexec' (default), 'mpirun', 'srun', or a path.  A bare
             name is looked up next to the Python first (where the ``mpich``
             wheel puts an mpiexec that matches its mpi4py), then on PATH.
+            When none is named and every rank runs here, the wheel's
+            ``mpiexec.gforker`` is preferred (it opens no port).
         args: extra launcher arguments (a list, or one string split like a
             shell would).
         hosts: a hosts file (passed as ``-hostfile``, which MPICH's and Open
@@ -129,6 +140,7 @@ class Launcher:
     def __init__(self, command: Optional[str] = None, args: Any = (),
                  hosts: Optional[str] = None, python: Optional[str] = None,
                  env: Optional[dict] = None) -> None:
+        self.named = command is not None
         self.command = command or "mpiexec"
         self.args = tuple(shlex.split(args) if isinstance(args, str) else args)
         self.hosts = hosts
@@ -148,6 +160,9 @@ class Launcher:
     def resolve(self) -> str:
         """The launcher's path, or a TransportError that says what to install."""
         cmd = self.command
+        forker = os.path.join(os.path.dirname(sys.executable), LOCAL_LAUNCHER)
+        if not self.named and self.local and os.access(forker, os.X_OK):
+            return forker               # nothing of the job listens off this machine
         if os.sep in cmd:
             if os.access(cmd, os.X_OK):
                 return cmd
@@ -174,7 +189,8 @@ class Launcher:
         """Whether this job's ranks all run here, under MPICH's launcher
         (Hydra), and this OS can watch them: then a dead rank is detected
         by its pidfd (:class:`.mpi._LocalRanks`) rather than by the launcher."""
-        hydra = os.path.exists(os.path.join(os.path.dirname(exe), "hydra_pmi_proxy"))
+        hydra = (os.path.exists(os.path.join(os.path.dirname(exe), "hydra_pmi_proxy"))
+                 and "gforker" not in os.path.basename(os.path.realpath(exe)))
         return hydra and self.local and pidfd_works()
 
     def environ(self) -> dict[str, str]:
@@ -244,17 +260,82 @@ def _invite(proc: subprocess.Popen, invitation: bytes) -> None:
         pass                              # it exited already: reported below
 
 
+AUTH_TIMEOUT = 5.0       # seconds one connection has to pass the HMAC challenge
+MAX_PENDING = 32         # connections authenticated at once; the oldest goes first
+
+
 def _accept(server: socket.socket, proc: subprocess.Popen, authkey: bytes,
             deadline: float) -> Connection:
-    while True:
-        left = _left(proc, deadline, "connect back")
-        ready, _, _ = select.select([server], [], [], min(0.1, left))
-        if not ready:
-            continue
-        sock, _ = server.accept()
-        conn = authenticate(sock, authkey, min(5.0, left))
-        if conn is not None:
-            return conn
+    """The first connection that passes the challenge.  Each one is
+    authenticated in its own thread, so silent or slow peers on this
+    machine cannot delay the job's relay (nor make the start fail)."""
+    gate = _Gate(authkey)
+    try:
+        while True:
+            left = _left(proc, deadline, "connect back")
+            ready, _, _ = select.select([server], [], [], min(0.05, left))
+            if ready:
+                sock, _ = server.accept()
+                gate.admit(sock, min(AUTH_TIMEOUT, left))
+            conn = gate.winner()
+            if conn is not None:
+                return conn
+    finally:
+        gate.close()
+
+
+class _Gate:
+    """Connections being authenticated, one thread each, bounded in time
+    (``AUTH_TIMEOUT``) and in number (``MAX_PENDING``)."""
+
+    def __init__(self, authkey: bytes) -> None:
+        self.authkey = authkey
+        self.pending: list[socket.socket] = []     # oldest first
+        self.won: list[Connection] = []
+        self.closed = False
+        self.lock = threading.Lock()
+
+    def admit(self, sock: socket.socket, timeout: float) -> None:
+        with self.lock:
+            if len(self.pending) >= MAX_PENDING:
+                _wake(self.pending.pop(0))     # its thread fails and closes it
+            self.pending.append(sock)
+        threading.Thread(target=self._check, args=(sock, timeout), daemon=True,
+                         name="pathos-mpi-auth").start()
+
+    def _check(self, sock: socket.socket, timeout: float) -> None:
+        conn = authenticate(socket.socket(fileno=os.dup(sock.fileno())),
+                            self.authkey, timeout)
+        with self.lock:
+            if sock in self.pending:
+                self.pending.remove(sock)
+            sock.close()
+            if conn is not None and not self.closed:
+                self.won.append(conn)
+                conn = None
+        if conn is not None:           # the start was over already
+            conn.close()
+
+    def winner(self) -> Optional[Connection]:
+        with self.lock:
+            return self.won.pop(0) if self.won else None
+
+    def close(self) -> None:
+        """Refuse what is still pending (its threads end at once)."""
+        with self.lock:
+            self.closed = True
+            for sock in self.pending:
+                _wake(sock)
+            extra, self.won = self.won, []
+        for conn in extra:
+            conn.close()
+
+
+def _wake(sock: socket.socket) -> None:
+    try:
+        sock.shutdown(socket.SHUT_RDWR)
+    except OSError:
+        pass
 
 
 def authenticate(sock: socket.socket, authkey: bytes, timeout: float
@@ -273,7 +354,22 @@ def authenticate(sock: socket.socket, authkey: bytes, timeout: float
     with socket.socket(fileno=os.dup(conn.fileno())) as view:
         _set_timeouts(view, 0.0)           # from now on reads block: a reader thread
         view.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+        _detect_a_cut_link(view)
     return conn
+
+
+LINK_DEAD_AFTER = 15      # seconds without an answer from the relay's host
+
+
+def _detect_a_cut_link(sock: socket.socket) -> None:
+    """A link cut on the way to the relay's host sends no reset: without
+    probes the kernel would wait for the job forever.  Keepalive probes when
+    idle, and a bound on unacknowledged data, end it in ~LINK_DEAD_AFTER s."""
+    sock.setsockopt(socket.SOL_SOCKET, socket.SO_KEEPALIVE, 1)
+    for name, value in (("TCP_KEEPIDLE", 5), ("TCP_KEEPINTVL", 2), ("TCP_KEEPCNT", 5),
+                        ("TCP_USER_TIMEOUT", LINK_DEAD_AFTER * 1000)):
+        if hasattr(socket, name):          # Linux; macOS has some of them
+            sock.setsockopt(socket.IPPROTO_TCP, getattr(socket, name), value)
 
 
 def _set_timeouts(sock: socket.socket, seconds: float) -> None:

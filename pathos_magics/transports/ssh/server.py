@@ -34,8 +34,16 @@ from typing import Optional
 
 from ...system import cpu_count, die_with_parent, stop_children
 from .protocol import AUTHKEY_TIMEOUT, HANDSHAKE_TIMEOUT, server_banner
+from .throttle import Throttle
 
 STOP_GRACE = 1.0           # SIGTERM, then SIGKILL after this long
+REFUSED = 3                # a worker child's exit code: the peer failed the challenge
+REFUSALS_SHOWN = 3         # refusals logged one by one per window...
+REFUSALS_WINDOW = 5.0      # ...of this many seconds; the rest are summarised
+_TICK = 1.0                # the accept loop wakes this often to summarise
+
+_WHY = {"auth": f"failed the authkey challenge (or was silent {HANDSHAKE_TIMEOUT}s)",
+        "full": "came while too many workers ran"}
 
 _log = logging.getLogger("pathos_magics.server")
 
@@ -81,21 +89,29 @@ class WorkerServer:
         self.max_workers = max_workers
         self.children: set[int] = set()
         self._count = 0
+        # Any user of this host can connect: refusals are counted (the
+        # SIGCHLD handler only counts) and logged within a budget.
+        self._refused = 0
+        self._throttle = Throttle(REFUSALS_SHOWN, REFUSALS_WINDOW)
 
     def serve(self) -> None:
         signal.signal(signal.SIGCHLD, self._reap)
+        self.sock.settimeout(_TICK)
         while True:
+            self._report_refusals()
             try:
                 conn, _ = self.sock.accept()
+            except TimeoutError:
+                continue
             except OSError:
                 return
+            conn.settimeout(None)
             # multiprocessing writes a big message as header + payload: with
             # Nagle on, the payload's tail waits ~40 ms for a delayed ACK.
             conn.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
             self._reap()
             if len(self.children) >= self.max_workers:
-                _log.warning("refused a connection: %d workers already run",
-                             len(self.children))
+                self._refuse("full")
                 conn.close()
                 continue
             self._fork(conn)
@@ -117,11 +133,29 @@ class WorkerServer:
     def _reap(self, *_: object) -> None:
         for pid in list(self.children):
             try:
-                done, _ = os.waitpid(pid, os.WNOHANG)
+                done, status = os.waitpid(pid, os.WNOHANG)
             except ChildProcessError:
-                done = pid
+                done, status = pid, 0
             if done:
                 self.children.discard(pid)
+                if _was_refused(status):
+                    self._refused += 1          # logged by the accept loop
+
+    def _report_refusals(self, force: bool = False) -> None:
+        refused, self._refused = self._refused, 0
+        for _ in range(refused):
+            self._refuse("auth")
+        hidden = self._throttle.summary(force)
+        if hidden:
+            _log.warning("refused %d more connections in the last %.0fs (%s); "
+                         "someone on this host is connecting to port %d",
+                         sum(hidden.values()), REFUSALS_WINDOW,
+                         ", ".join(f"{n} {_WHY[k]}" for k, n in sorted(hidden.items())),
+                         self.sock.getsockname()[1])
+
+    def _refuse(self, why: str) -> None:
+        if self._throttle.allow(why):
+            _log.warning("refused a connection: it %s", _WHY[why])
 
     def stop(self) -> None:
         """End every worker: SIGTERM, then SIGKILL after a grace period.
@@ -129,6 +163,14 @@ class WorkerServer:
         Runs in the stdin watcher thread (no signal handlers set here).
         """
         stop_children(self.children, STOP_GRACE, self._reap)
+        self._report_refusals(force=True)
+
+
+def _was_refused(status: int) -> bool:
+    """A worker child that refused its peer: it said so, or its alarm rang."""
+    if os.WIFEXITED(status):
+        return os.WEXITSTATUS(status) == REFUSED
+    return os.WIFSIGNALED(status) and os.WTERMSIG(status) == signal.SIGALRM
 
 
 def _worker_child(sock: socket.socket, authkey: bytes, label: str) -> int:
@@ -146,9 +188,8 @@ def _worker_child(sock: socket.socket, authkey: bytes, label: str) -> int:
     try:
         deliver_challenge(conn, authkey)
         answer_challenge(conn, authkey)
-    except (AuthenticationError, EOFError, OSError) as exc:
-        _log.warning("refused a connection: %s", exc or type(exc).__name__)
-        return 1
+    except (AuthenticationError, EOFError, OSError):
+        return REFUSED                  # the server logs it, within a budget
     finally:
         signal.alarm(0)
     worker.process_main(conn, label)

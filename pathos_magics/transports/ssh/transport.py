@@ -35,6 +35,7 @@ import sys
 import threading
 import time
 from typing import Optional
+from urllib.parse import unquote
 
 import paramiko
 
@@ -47,11 +48,14 @@ from ..base import ChannelWorker, Transport, WorkerSink
 from .bootstrap import boot_argv, package_tag, ship_packages
 from .protocol import (BOOT_TAG, DEFAULT_REMOTE_DIR, ENV_REMOTE_DIR, SERVER_TAG,
                        parse_fields)
+from .throttle import Throttle
 
 _log = logging.getLogger(__name__)
 
 LAUNCH_TIMEOUT = 30.0         # boot + imports + banner
 RETRY_AFTER = 5.0             # a host that just failed is not retried sooner
+OUTPUT_LINES = 20             # a server's lines shown per window...
+OUTPUT_WINDOW = 10.0          # ...of this many seconds (the rest are counted)
 
 # ---------------------------------------------------------------- the wire
 
@@ -175,7 +179,7 @@ def _read_launch(chan: paramiko.Channel, deadline: float
             raw, buf = buf.split(b"\n", 1)
             line = raw.decode(errors="replace").strip()
             if line.startswith(BOOT_TAG):
-                boot = parse_fields(line)
+                boot = {k: unquote(v) for k, v in parse_fields(line).items()}
             elif line.startswith(SERVER_TAG):
                 chan.settimeout(None)
                 return boot, parse_fields(line), ""
@@ -189,12 +193,38 @@ def _read_launch(chan: paramiko.Channel, deadline: float
 
 def _drain_output(chan: paramiko.Channel, host: str) -> None:
     """Log what the server and its workers print outside the wire (C code,
-    the server's own warnings), so the channel window never fills."""
+    the server's own warnings), so the channel window never fills; within
+    a budget of lines (the rest at DEBUG level, and counted)."""
+    budget = Throttle(OUTPUT_LINES, OUTPUT_WINDOW)
     try:
         for stream, line in Stream(chan, "pathos-server", host, timeout=None):
-            _log.warning("[%s %s] %s", host, stream, line)
+            _say_hidden(budget, host)
+            level = logging.WARNING if budget.allow() else logging.DEBUG
+            _log.log(level, "[%s %s] %s", host, stream, line)
     except (OSError, EOFError, TimeoutError, paramiko.SSHException):
         pass
+    _say_hidden(budget, host, force=True)
+
+
+def _say_hidden(budget: Throttle, host: str, force: bool = False) -> None:
+    hidden = budget.summary(force)
+    if hidden:
+        _log.warning("[%s] %d more lines of its output not shown (over %d in "
+                     "%.0fs); logger %s at DEBUG level shows them all", host,
+                     sum(hidden.values()), OUTPUT_LINES, OUTPUT_WINDOW, __name__)
+
+
+def _refusal(host: str, status: str, boot: dict[str, str]) -> str:
+    """Why BOOT would not run code from the private folder, and what to do."""
+    path = boot.get("path", "?")
+    if status == "unsafe":
+        return (f"{host}: refusing to run code from {path}: it {boot.get('why')}, "
+                "so another user could have put code there to run as you. Make it "
+                "yours and writable only by you (chown, chmod go-w), or choose "
+                f"another remote_dir (or {ENV_REMOTE_DIR}).")
+    return (f"{host}: the private copy in {path} was modified after it was copied "
+            f"(differs: {boot.get('packages')}); refusing to run it. "
+            "Remove that folder (a fresh copy is made) and check who changed it.")
 
 
 def _hello(handle: SSHWorker, host: str) -> dict:
@@ -323,6 +353,8 @@ class SSHTransport(Transport):
         status = boot.get("status")
         if status == "missing":
             return None
+        if status in ("unsafe", "tampered"):
+            raise TransportError(_refusal(self.host, status, boot))
         if status == "version":
             raise TransportError(
                 f"{self.host} runs Python {boot.get('python')} "
