@@ -165,3 +165,12 @@ def test_entry_points_load_only_their_side(entry, allowed):
     loaded = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
                             check=True, timeout=60).stdout.split()
     assert sorted(loaded) == sorted(f"{NAME}.{m}" for m in allowed)
+
+
+def test_the_package_folder_itself_is_never_put_on_a_path():
+    # its threading.py, profile.py, ... would shadow the stdlib's in the
+    # processes we start (MPI ranks get this PYTHONPATH)
+    from pathos_magics.transports.mpi.launcher import Launcher
+    paths = Launcher().environ()["PYTHONPATH"].split(":")
+    assert str(PACKAGE) not in paths
+    assert str(PACKAGE.parent) in paths
