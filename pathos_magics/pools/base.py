@@ -161,14 +161,19 @@ class AbstractPool:
         """Stop everything now: running maps are cancelled."""
         sched = self._current()
         if sched is not None:
-            sched.terminate()
+            sched.shutdown("terminated")
 
     def clear(self) -> None:
-        """Stop the workers and forget them: the next use starts fresh."""
+        """Stop the workers and forget them: the next use starts fresh.
+
+        A map still running is cancelled (its ``get()`` raises
+        PoolClosedError); a task that does not stop is ended by SIGTERM,
+        then SIGKILL, so this returns within seconds.  To let running maps
+        finish first, call ``close()`` and ``join()`` before.
+        """
         sched = cache.forget(self._key(), self._nodes)
         if sched is not None:
-            sched.close()
-            sched.join()
+            sched.shutdown("cleared")
 
     _clear = clear
 

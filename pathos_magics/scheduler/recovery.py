@@ -38,10 +38,12 @@ class Recovery(SchedulerCore):
             try:
                 self._start_workers(worker.transport, 1)
             except Exception as exc:      # noqa: BLE001 - reported to the maps
-                _log.warning("could not replace worker %s: %s", worker.label, exc)
+                level = logging.WARNING if self.state == "running" else logging.DEBUG
+                _log.log(level, "could not replace worker %s: %s", worker.label, exc)
             finally:
                 with self._lock:
                     self._replacing -= 1
+                    self._changed.notify_all()    # a stop may wait for it
         with self._lock:
             if not self._workers and not self._replacing and self.state == "running":
                 self._fail_all(NoWorkersError(

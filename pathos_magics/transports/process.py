@@ -5,12 +5,15 @@ import logging
 import os
 import signal
 import threading
+import time
 from typing import Any, Optional
 
 import multiprocess
 import multiprocess.connection
 
 from .. import inherit, wire, worker
+from ..errors import TransportError
+from ..system import EXIT_WAIT
 from .base import ChannelWorker, Transport, WorkerSink
 
 _log = logging.getLogger(__name__)
@@ -20,6 +23,8 @@ _log = logging.getLogger(__name__)
 # exits) as soon as its own scheduler is gone, whoever else forked later.
 _PARENT_FDS: set[int] = set()
 _FDS_LOCK = threading.Lock()
+
+TERM_GRACE = 1.0     # after SIGTERM, how long a worker may take before SIGKILL
 
 
 def _reset_after_fork() -> None:
@@ -165,10 +170,21 @@ class ProcessWorker(ChannelWorker):
             self.kill()
 
     def kill(self) -> None:
+        self.signal(signal.SIGKILL)
+        self._join(2.0)
+
+    def signal(self, sig: int) -> None:
+        """Send ``sig`` to the process unless it has been reaped already."""
         with self._reap_lock:
             if self.process.exitcode is None:     # never signal a reaped pid
-                self.process.kill()
-        self._join(2.0)
+                try:
+                    os.kill(self.process.pid, sig)
+                except ProcessLookupError:
+                    pass
+
+    def exited(self) -> bool:
+        """Whether the process has exited (reaps it if so; never blocks)."""
+        return self._join(0)
 
 
 class ProcessTransport(Transport):
@@ -189,6 +205,8 @@ class ProcessTransport(Transport):
         self.start_method = self._ctx.get_start_method()
         self._prefix = prefix
         self._workers: list[ProcessWorker] = []
+        self._lock = threading.Lock()
+        self._closed = False         # close() began: no worker starts any more
         self._pump = _Pump(prefix)
 
     def start(self, count: int, sink: WorkerSink, first_index: int = 0
@@ -197,6 +215,10 @@ class ProcessTransport(Transport):
                 for index in range(first_index, first_index + count)]
 
     def _start_one(self, label: str, sink: WorkerSink) -> ProcessWorker:
+        with self._lock:
+            if self._closed:
+                raise TransportError(f"the {self._prefix} workers are being stopped: "
+                                     f"worker {label} is not started")
         forked = self.start_method == "fork"
         # One worker is made at a time (replacements start from reader
         # threads): a fork made while another worker's pipe is half set up
@@ -209,23 +231,65 @@ class ProcessTransport(Transport):
                                      daemon=False)
             try:
                 proc.start()
+            except BaseException:
+                parent.close()
+                raise
             finally:
                 child.close()
             _PARENT_FDS.add(parent.fileno())
         handle = ProcessWorker(label, wire.Channel(parent), sink, proc)
         handle.transport = self
         handle.forked = forked
-        self._workers.append(handle)
+        with self._lock:
+            closed = self._closed
+            if not closed:
+                self._workers.append(handle)
+        if closed:
+            # close() ran while this one started (a replacement): it is not
+            # among the workers close() stops, so it is stopped here.
+            handle.kill()
+            handle._forget_fd()
+            raise TransportError(f"the {self._prefix} workers were stopped while "
+                                 f"worker {label} started; it was stopped too")
         self._pump.add(handle)
         return handle
 
     def close(self, timeout: float = 5.0) -> None:
-        workers, self._workers = self._workers, []
+        """Stop every worker: STOP, then SIGTERM for those still running after
+        ``timeout``, then SIGKILL after TERM_GRACE (one deadline for all).
+        Safe to call again (an interrupted close leaves the rest listed);
+        a worker that comes up after this is stopped at once."""
+        with self._lock:
+            self._closed = True
+            workers = list(self._workers)
         for w in workers:
             try:
                 w.channel.send((wire.STOP,))
             except (OSError, ValueError):
                 pass
-        for w in workers:
-            w.stop(timeout)
+        left = _wait_exited(workers, timeout)
+        for sig, grace in ((signal.SIGTERM, TERM_GRACE), (signal.SIGKILL, EXIT_WAIT)):
+            if not left:
+                break
+            if timeout > 0 or sig == signal.SIGKILL:
+                _log.warning("worker(s) %s did not stop in time; sending %s",
+                             ", ".join(w.label for w in left), sig.name)
+            for w in left:
+                w.signal(sig)
+            left = _wait_exited(left, grace)
+        with self._lock:
+            self._workers = [w for w in self._workers if w not in workers or w in left]
         self._pump.close(2.0)
+
+
+def _wait_exited(workers: list[ProcessWorker], timeout: float) -> list[ProcessWorker]:
+    """Wait up to ``timeout`` for the processes to exit; those still running."""
+    deadline = time.monotonic() + timeout
+    left = [w for w in workers if not w.exited()]
+    while left:
+        remaining = deadline - time.monotonic()
+        if remaining <= 0:
+            break
+        multiprocess.connection.wait([w.process.sentinel for w in left], remaining)
+        left = [w for w in left if not w.exited()]
+    return left

@@ -3,6 +3,7 @@ from __future__ import annotations
 
 import queue
 import threading
+import time
 from typing import Any
 
 from .. import wire, worker
@@ -103,9 +104,16 @@ class ThreadTransport(Transport):
                 self._sink.on_message(handle, msg)
 
     def close(self, timeout: float = 5.0) -> None:
+        """STOP every worker; one still running a task after ``timeout``
+        (one deadline for all) is cancelled and abandoned: a thread cannot be
+        killed, and a daemon thread does not hold the interpreter's exit."""
         workers, self._workers = self._workers, []
         for w in workers:
             w.send((wire.STOP,))
+        deadline = time.monotonic() + timeout
         for w in workers:
-            w.thread.join(timeout)
+            w.thread.join(max(0.0, deadline - time.monotonic()))
+        for w in workers:
+            if w.thread.is_alive():
+                w.kill()
         self._outbox.put(None)
