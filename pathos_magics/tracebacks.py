@@ -7,7 +7,7 @@ import traceback
 from typing import Any
 
 from . import serialize
-from .errors import RemoteTraceback, TaskError
+from .errors import RemoteTraceback, TaskError, TaskExitError
 
 
 def rebuild(payload: Any, worker: Any, index: int, item: Any) -> BaseException:
@@ -20,9 +20,26 @@ def rebuild(payload: Any, worker: Any, index: int, item: Any) -> BaseException:
         exc = payload
     else:
         exc = _from_payload(payload, worker)
-    _add_note(exc, f"raised by task {index} (item {short_repr(item)}) "
-                   f"on worker {worker.label}")
+    where = f"task {index} (item {short_repr(item)}) on worker {worker.label}"
+    if isinstance(exc, (SystemExit, KeyboardInterrupt)):
+        return exit_as_error(exc, where)
+    _add_note(exc, f"raised by {where}")
     return exc
+
+
+def exit_as_error(exc: BaseException, where: str) -> TaskExitError:
+    """A task's SystemExit or KeyboardInterrupt as a task error: re-raised
+    as is, it would end the caller (or an IPython cell would warn "To exit:
+    use 'exit'") or pass for the user's Ctrl-C."""
+    if isinstance(exc, SystemExit):
+        what = f"SystemExit({exc.code!r}) (sys.exit() in the task)"
+        advice = "A task cannot end the caller: raise an exception or return a value."
+    else:
+        what = "KeyboardInterrupt itself (not the user's Ctrl-C)"
+        advice = "Raise another exception to fail the task."
+    error = TaskExitError(f"{where} raised {what}. {advice}", type_name=type(exc).__name__)
+    error.__cause__ = exc
+    return error
 
 
 def _from_payload(payload: bytes, worker: Any) -> BaseException:

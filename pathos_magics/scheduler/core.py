@@ -37,7 +37,7 @@ from typing import Any, Callable, Optional
 
 from .. import events as ev
 from .. import serialize, tracebacks, wire, worker as _worker_loop
-from ..errors import NoWorkersError, PoolClosedError
+from ..errors import NoWorkersError, PoolClosedError, SerializationError
 from ..transports.base import Transport, WorkerHandle
 from .tasks import PROBE_BUDGET_S, Chunk, Map, MapState, auto_size, cut, is_probe, rest_of
 
@@ -247,7 +247,11 @@ class SchedulerCore:
     def _on_done(self, worker: WorkerHandle, msg: tuple) -> None:
         _, map_id, chunk_id, results, error, elapsed = msg
         if not worker.in_process:       # unpickle outside the lock
-            results = serialize.loads_data(results)
+            try:
+                results = serialize.loads_data(results)
+            except Exception as exc:    # noqa: BLE001 - the task's doing, not the worker's
+                self._on_unloadable(worker, chunk_id, exc)
+                return
         with self._lock:
             chunk = worker.inflight.pop(chunk_id, None)
             if chunk is None:
@@ -271,6 +275,21 @@ class SchedulerCore:
                 self._emit(ev.TaskFailed, map_id=m.id, worker=worker.label,
                            index=index, error=exc)
                 self._fail(m, exc)
+            self._after_return(worker, m)
+        self._flush_events()
+
+    def _on_unloadable(self, worker: WorkerHandle, chunk_id: int,
+                       exc: Exception) -> None:
+        """A chunk's results came back but do not unpickle here: the map
+        fails naming the task(s) and the error; the worker is fine."""
+        with self._lock:
+            chunk = worker.inflight.pop(chunk_id, None)
+            if chunk is None:
+                return
+            m = chunk.map
+            m.inflight -= 1
+            if m.running:
+                self._fail(m, unloadable_error(chunk, worker, exc))
             self._after_return(worker, m)
         self._flush_events()
 
@@ -355,3 +374,23 @@ class SchedulerCore:
         """Deliver queued events and wait for a delivery in progress on another
         thread: on return, observers have seen every event emitted before."""
         self.events.flush(wait=True)
+
+
+def unloadable_error(chunk: Chunk, worker: WorkerHandle,
+                     exc: Exception) -> SerializationError:
+    """The error of a chunk whose results cannot be unpickled in the kernel."""
+    n = len(chunk.items)
+    if n == 1:
+        which = (f"the result of task {chunk.start} "
+                 f"(item {tracebacks.short_repr(chunk.items[0])})")
+    else:
+        which = (f"a result of tasks {chunk.start}-{chunk.start + n - 1} (items "
+                 f"{tracebacks.short_repr(chunk.items[0], 30)} ... "
+                 f"{tracebacks.short_repr(chunk.items[-1], 30)}; map with chunksize=1 "
+                 "to find the one)")
+    error = SerializationError(
+        f"{which} came back from worker {worker.label} but cannot be unpickled "
+        f"here ({type(exc).__name__}: {exc}). Return plain data, or objects "
+        "whose classes and rebuild functions this process can import.")
+    error.__cause__ = exc
+    return error
