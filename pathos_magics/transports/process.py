@@ -13,7 +13,8 @@ import multiprocess.connection
 
 from .. import inherit, wire, worker
 from ..errors import TransportError
-from ..system import EXIT_WAIT
+from ..system import EXIT_WAIT, die_with_parent
+from . import forker
 from .base import ChannelWorker, Transport, WorkerSink
 
 _log = logging.getLogger(__name__)
@@ -48,7 +49,12 @@ def close_inherited_fds(keep: int) -> None:
 
 
 def _process_entry(conn: Any, label: str, forked: bool, parent_fd: int,
-                   init: tuple = (None, ())) -> None:
+                   init: tuple = (None, ()), parent_pid: Optional[int] = None) -> None:
+    # SIGKILL when the kernel dies, even in a long C call that keeps the pipe
+    # reader from running (Linux; forker.py says why one thread forks us all).
+    die_with_parent()
+    if parent_pid is not None and os.getppid() != parent_pid:
+        os._exit(1)                  # the kernel died before the line above
     if forked:
         # A forked child holds copies of its own pipe's parent end and of
         # every other worker's: close them, or the pipe never reaches EOF when
@@ -223,14 +229,16 @@ class ProcessTransport(Transport):
         # One worker is made at a time (replacements start from reader
         # threads): a fork made while another worker's pipe is half set up
         # would copy that worker's end, and its reader would never see EOF.
+        # the forkserver, not this process, is the parent of its workers
+        parent_pid = None if self.start_method == "forkserver" else os.getpid()
         with _FDS_LOCK:
             parent, child = self._ctx.Pipe(duplex=True)
             proc = self._ctx.Process(target=_process_entry, name=f"pathos-{label}",
                                      args=(child, label, forked, parent.fileno(),
-                                           self._init),
+                                           self._init, parent_pid),
                                      daemon=False)
             try:
-                proc.start()
+                forker.FORKER.run(proc.start, lambda: _undo_start(proc))
             except BaseException:
                 parent.close()
                 raise
@@ -280,6 +288,12 @@ class ProcessTransport(Transport):
         with self._lock:
             self._workers = [w for w in self._workers if w not in workers or w in left]
         self._pump.close(2.0)
+
+
+def _undo_start(proc: Any) -> None:
+    """A start whose caller was interrupted: nobody holds the process."""
+    proc.kill()
+    proc.join(EXIT_WAIT)
 
 
 def _wait_exited(workers: list[ProcessWorker], timeout: float) -> list[ProcessWorker]:
