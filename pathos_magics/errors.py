@@ -80,3 +80,9 @@ class TaskExitError(TaskError):
     the caller gets this error naming the task, never an exit of its own or
     what would look like the user's Ctrl-C.  The task's exception is the
     ``__cause__``."""
+
+
+class TooManyWorkersError(PathosMagicsError, ValueError):
+    """More workers were asked for than this machine or its limits allow;
+    refused before any is started.  The message names the limit and how to
+    raise it."""

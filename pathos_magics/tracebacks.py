@@ -7,7 +7,7 @@ import traceback
 from typing import Any
 
 from . import serialize
-from .errors import RemoteTraceback, TaskError, TaskExitError
+from .errors import RemoteTraceback, SerializationError, TaskError, TaskExitError
 
 
 def rebuild(payload: Any, worker: Any, index: int, item: Any) -> BaseException:
@@ -38,6 +38,25 @@ def exit_as_error(exc: BaseException, where: str) -> TaskExitError:
         what = "KeyboardInterrupt itself (not the user's Ctrl-C)"
         advice = "Raise another exception to fail the task."
     error = TaskExitError(f"{where} raised {what}. {advice}", type_name=type(exc).__name__)
+    error.__cause__ = exc
+    return error
+
+
+def unloadable_result(start: int, items: Any, label: str,
+                      exc: Exception) -> SerializationError:
+    """The error of a chunk (tasks ``start`` on, ``items``) whose results
+    came back from worker ``label`` but do not unpickle here."""
+    n = len(items)
+    if n == 1:
+        which = f"the result of task {start} (item {short_repr(items[0])})"
+    else:
+        which = (f"a result of tasks {start}-{start + n - 1} (items "
+                 f"{short_repr(items[0], 30)} ... {short_repr(items[-1], 30)}; "
+                 "map with chunksize=1 to find the one)")
+    error = SerializationError(
+        f"{which} came back from worker {label} but cannot be unpickled "
+        f"here ({type(exc).__name__}: {exc}). Return plain data, or objects "
+        "whose classes and rebuild functions this process can import.")
     error.__cause__ = exc
     return error
 

@@ -37,7 +37,7 @@ from typing import Any, Callable, Optional
 
 from .. import events as ev
 from .. import serialize, tracebacks, wire, worker as _worker_loop
-from ..errors import NoWorkersError, PoolClosedError, SerializationError
+from ..errors import NoWorkersError, PoolClosedError
 from ..transports.base import Transport, WorkerHandle
 from .tasks import PROBE_BUDGET_S, Chunk, Map, MapState, auto_size, cut, is_probe, rest_of
 
@@ -79,8 +79,18 @@ class SchedulerCore:
         self._next_label: dict[int, int] = {}
         self._replacing = 0          # replacements being started right now
         self._pumps = [t for t in self._transports if hasattr(t, "pump")]
-        for transport, count in transports:
-            self._start_workers(transport, count)
+        try:
+            for transport, count in transports:
+                self._start_workers(transport, count)
+        except BaseException:
+            # a pool that could not start leaves nothing running
+            self._workers = []
+            for transport in self._transports:
+                try:
+                    transport.close(1.0)
+                except Exception:      # noqa: BLE001 - the first error is the one to see
+                    _log.exception("stopping %s after a failed start", transport.name)
+            raise
         self._flush_events()
 
     @property
@@ -289,7 +299,8 @@ class SchedulerCore:
             m = chunk.map
             m.inflight -= 1
             if m.running:
-                self._fail(m, unloadable_error(chunk, worker, exc))
+                self._fail(m, tracebacks.unloadable_result(chunk.start, chunk.items,
+                                                          worker.label, exc))
             self._after_return(worker, m)
         self._flush_events()
 
@@ -375,22 +386,3 @@ class SchedulerCore:
         thread: on return, observers have seen every event emitted before."""
         self.events.flush(wait=True)
 
-
-def unloadable_error(chunk: Chunk, worker: WorkerHandle,
-                     exc: Exception) -> SerializationError:
-    """The error of a chunk whose results cannot be unpickled in the kernel."""
-    n = len(chunk.items)
-    if n == 1:
-        which = (f"the result of task {chunk.start} "
-                 f"(item {tracebacks.short_repr(chunk.items[0])})")
-    else:
-        which = (f"a result of tasks {chunk.start}-{chunk.start + n - 1} (items "
-                 f"{tracebacks.short_repr(chunk.items[0], 30)} ... "
-                 f"{tracebacks.short_repr(chunk.items[-1], 30)}; map with chunksize=1 "
-                 "to find the one)")
-    error = SerializationError(
-        f"{which} came back from worker {worker.label} but cannot be unpickled "
-        f"here ({type(exc).__name__}: {exc}). Return plain data, or objects "
-        "whose classes and rebuild functions this process can import.")
-    error.__cause__ = exc
-    return error

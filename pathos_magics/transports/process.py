@@ -13,7 +13,7 @@ import multiprocess.connection
 
 from .. import inherit, wire, worker
 from ..errors import TransportError
-from ..system import EXIT_WAIT, die_with_parent
+from ..system import EXIT_WAIT, check_worker_count, die_with_parent
 from . import forker
 from .base import ChannelWorker, Transport, WorkerSink
 
@@ -217,8 +217,32 @@ class ProcessTransport(Transport):
 
     def start(self, count: int, sink: WorkerSink, first_index: int = 0
               ) -> list[ProcessWorker]:
-        return [self._start_one(f"{self._prefix}-{index}", sink)
-                for index in range(first_index, first_index + count)]
+        """Start ``count`` workers; an absurd count is refused before any
+        starts, and if one fails to start, those started here are stopped."""
+        check_worker_count(count, running=len(self._workers))
+        started: list[ProcessWorker] = []
+        try:
+            for index in range(first_index, first_index + count):
+                started.append(self._start_one(f"{self._prefix}-{index}", sink))
+        except BaseException as exc:
+            self._stop_started(started)
+            if isinstance(exc, OSError) and not isinstance(exc, TransportError):
+                raise TransportError(
+                    f"could not start worker {self._prefix}-{first_index + len(started)} "
+                    f"({len(started) + 1} of {count}): {exc}. The {len(started)} "
+                    "started were stopped. The system refused a new process: "
+                    "ask for fewer workers, or raise the limit (ulimit -u, a "
+                    "cgroup's pids.max, memory).") from exc
+            raise
+        return started
+
+    def _stop_started(self, started: list[ProcessWorker]) -> None:
+        with self._lock:
+            self._workers = [w for w in self._workers if w not in started]
+        for w in started:
+            w.signal(signal.SIGKILL)
+        for w in _wait_exited(started, EXIT_WAIT):
+            _log.warning("worker %s (pid %s) did not exit after SIGKILL", w.label, w.pid)
 
     def _start_one(self, label: str, sink: WorkerSink) -> ProcessWorker:
         with self._lock:

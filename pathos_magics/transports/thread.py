@@ -7,6 +7,7 @@ import time
 from typing import Any
 
 from .. import wire, worker
+from ..system import check_worker_count
 from .base import Transport, WorkerHandle, WorkerSink
 
 
@@ -80,16 +81,23 @@ class ThreadTransport(Transport):
 
     def start(self, count: int, sink: WorkerSink, first_index: int = 0
               ) -> list[ThreadWorker]:
+        check_worker_count(count, threads=True, running=len(self._workers))
         self._sink = sink
         if not self._relay.is_alive() and self._relay.ident is None:
             self._relay.start()
         started = []
-        for index in range(first_index, first_index + count):
-            w = ThreadWorker(f"{self._prefix}-{index}", self._outbox, self._init)
-            w.transport = self
-            w.thread.start()
-            self._workers.append(w)
-            started.append(w)
+        try:
+            for index in range(first_index, first_index + count):
+                w = ThreadWorker(f"{self._prefix}-{index}", self._outbox, self._init)
+                w.transport = self
+                w.thread.start()
+                self._workers.append(w)
+                started.append(w)
+        except BaseException:
+            for w in started:          # a failed start stops what it started
+                self._workers.remove(w)
+                w.send((wire.STOP,))
+            raise
         return started
 
     def _relay_loop(self) -> None:
