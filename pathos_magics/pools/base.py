@@ -23,6 +23,7 @@ from . import cache
 __all__ = ["AbstractPool", "check_count", "cpu_count", "parse_nodes", "shutdown"]
 
 _SCHEDULER_OPTIONS = ("window", "max_retries", "cancel_timeout")
+CLEAR_WAIT = 10.0    # clear() (and a with block's end) lets running maps finish this long
 
 
 class AbstractPool:
@@ -166,14 +167,15 @@ class AbstractPool:
     def clear(self) -> None:
         """Stop the workers and forget them: the next use starts fresh.
 
-        A map still running is cancelled (its ``get()`` raises
-        PoolClosedError); a task that does not stop is ended by SIGTERM,
-        then SIGKILL, so this returns within seconds.  To let running maps
-        finish first, call ``close()`` and ``join()`` before.
+        Running maps get ``CLEAR_WAIT`` seconds to finish (as in pathos,
+        whose clear() joins them); one still running then is cancelled (its
+        ``get()`` raises PoolClosedError), and a task that does not stop is
+        ended by SIGTERM, then SIGKILL.  So this returns within a bound.  To
+        wait for long maps, call ``close()`` and ``join()`` first.
         """
         sched = cache.forget(self._key(), self._nodes)
         if sched is not None:
-            sched.shutdown("cleared")
+            sched.shutdown("cleared", drain=CLEAR_WAIT)
 
     _clear = clear
 

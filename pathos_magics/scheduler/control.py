@@ -110,14 +110,29 @@ class Scheduler(Recovery):
         self._flush_events()
         self._stop_workers(timeout=STOP_GRACE)
 
-    def shutdown(self, why: str = "cleared") -> None:
-        """:meth:`terminate`, safe against Ctrl-C: interrupted, it still
-        ends every worker at once (SIGTERM, SIGKILL), then re-raises."""
+    def shutdown(self, why: str = "cleared", drain: float = 0.0) -> None:
+        """Let running maps finish for up to ``drain`` seconds, then
+        :meth:`terminate`; safe against Ctrl-C: interrupted, it still ends
+        every worker at once (SIGTERM, SIGKILL), then re-raises."""
         try:
+            if drain > 0:
+                self._drain(drain)
             self.terminate(why)
         except BaseException:
             self._stop_now()
             raise
+
+    def _drain(self, timeout: float) -> None:
+        self.close()
+        with self._lock:
+            maps = list(self._maps.values())
+        deadline = time.monotonic() + timeout
+        for m in maps:
+            left = deadline - time.monotonic()
+            if left <= 0 or not self.wait(m, lambda m=m: m.ended, left):
+                _log.warning("%s: a map still running after %.0fs is cancelled",
+                             self.name, timeout)
+                return
 
     def _stop_now(self) -> None:
         with self._lock:

@@ -89,3 +89,11 @@ def run_child(code: str, timeout: float = 30.0) -> Child:
         out, err = proc.communicate(timeout=10)
         return Child(proc.returncode, out, err, True, held + reap_tagged(tag))
     return Child(proc.returncode, out, err, False, reap_tagged(tag))
+
+
+def skip_or_fail(reason: str) -> None:
+    """As tests/conftest.py: a missing prerequisite skips outside CI, fails in CI."""
+    import pytest
+    if os.environ.get("CI"):
+        pytest.fail(f"{reason} (required in CI)")
+    pytest.skip(reason)

@@ -16,8 +16,7 @@ from pathlib import Path
 
 import pytest
 
-from childpy import run_child
-from conftest import skip_or_fail
+from childpy import run_child, skip_or_fail
 
 _V2, _V1 = Path("/sys/fs/cgroup"), Path("/sys/fs/cgroup/pids")
 
