@@ -23,7 +23,8 @@ class PoolClosedError(PathosMagicsError, ValueError):
 
 
 class SerializationError(PathosMagicsError, TypeError):
-    """A function or an argument could not be serialized for a worker."""
+    """A function or an argument could not be serialized for a worker (or a
+    worker's result could not be unpickled in the kernel)."""
 
 
 class WorkerLostError(PathosMagicsError, BrokenExecutor):
@@ -96,3 +97,16 @@ class TaskTimeoutError(PathosMagicsError, TimeoutError):
     def __reduce__(self):
         return (type(self), (self.args[0], self.index, self.item, self.worker,
                              self.timeout))
+
+
+class TaskExitError(TaskError):
+    """A task raised SystemExit (``sys.exit()``) or KeyboardInterrupt itself:
+    the caller gets this error naming the task, never an exit of its own or
+    what would look like the user's Ctrl-C.  The task's exception is the
+    ``__cause__``."""
+
+
+class TooManyWorkersError(PathosMagicsError, ValueError):
+    """More workers were asked for than this machine or its limits allow;
+    refused before any is started.  The message names the limit and how to
+    raise it."""

@@ -29,6 +29,7 @@ __all__ = ["AbstractPool", "check_count", "cpu_count", "parse_nodes", "shutdown"
 
 _SCHEDULER_OPTIONS = ("window", "max_retries", "cancel_timeout", "task_timeout",
                       "liveness_timeout")
+CLEAR_WAIT = 10.0    # clear() (and a with block's end) lets running maps finish this long
 
 
 class AbstractPool(AbstractWorkerPool):
@@ -201,14 +202,20 @@ class AbstractPool(AbstractWorkerPool):
         """Stop everything now: running maps are cancelled."""
         sched = self._current()
         if sched is not None:
-            sched.terminate()
+            sched.shutdown("terminated")
 
     def clear(self) -> None:
-        """Stop the workers and forget them: the next use starts fresh."""
+        """Stop the workers and forget them: the next use starts fresh.
+
+        Running maps get ``CLEAR_WAIT`` seconds to finish (as in pathos,
+        whose clear() joins them); one still running then is cancelled (its
+        ``get()`` raises PoolClosedError), and a task that does not stop is
+        ended by SIGTERM, then SIGKILL.  So this returns within a bound.  To
+        wait for long maps, call ``close()`` and ``join()`` first.
+        """
         sched = cache.forget(self._key(), self._nodes)
         if sched is not None:
-            sched.close()
-            sched.join()
+            sched.shutdown("cleared", drain=CLEAR_WAIT)
 
     _clear = clear
 

@@ -14,6 +14,7 @@ import atexit
 import logging
 import os
 import threading
+import weakref
 from collections.abc import MutableMapping
 from typing import Any, Callable, Iterator, Optional
 
@@ -26,6 +27,9 @@ Key = tuple      # (type name, id or node count, options)
 #: Live schedulers by pool key.
 _STATE: dict[Key, Scheduler] = {}
 _LOCK = threading.RLock()
+#: Every scheduler started here, cached or not: one taken out of the cache
+#: but not stopped (a Ctrl-C in clear()) is still stopped at exit.
+_STARTED: "weakref.WeakSet[Scheduler]" = weakref.WeakSet()
 
 
 def current(key: Key, nodes: int) -> Optional[Scheduler]:
@@ -47,6 +51,7 @@ def serve(key: Key, nodes: int, start: Callable[[], Scheduler]) -> Scheduler:
             replaced = _STATE.pop(key, None)
             sched = start()
             _STATE[key] = sched
+            _STARTED.add(sched)
     if replaced is not None:
         _log.info("replacing %s with %s: same pool id, another size",
                   replaced.name, sched.name)
@@ -69,11 +74,15 @@ def stop_matching(match: Callable[[Key], bool]) -> None:
     with _LOCK:
         scheds = [_STATE.pop(k) for k in [k for k in _STATE if match(k)]]
     for sched in scheds:
-        sched.terminate()
+        sched.shutdown("shut down")
 
 
 def stop_all() -> None:
+    """Stop every pool, cached or not (at exit)."""
     stop_matching(lambda key: True)
+    for sched in list(_STARTED):
+        if not sched.stopped:
+            sched.shutdown("stopped at exit")
 
 
 class PoolState(MutableMapping):
@@ -121,6 +130,7 @@ def _forget_after_fork() -> None:
     # locks belong to the parent); a nested map there starts its own.
     global _LOCK
     _STATE.clear()
+    _STARTED.clear()
     _LOCK = threading.RLock()
 
 

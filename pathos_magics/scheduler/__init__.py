@@ -6,8 +6,9 @@
     deadlines.py per-task timeouts, the liveness check           (Deadlines)
     control.py   waiting, cancel, close/join/terminate           (Scheduler)
     results.py   what a map hands back: AsyncResult, iterators
+    blame.py     which task a worker's death is blamed on (recovery's LossLedger)
 
-Each layer subclasses the one above it in this list; pools use
+Each of core, recovery, control subclasses the one before it; pools use
 :class:`Scheduler`.  Imports point down only: transports, wire, serialize,
 events.
 """

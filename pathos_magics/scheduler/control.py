@@ -18,10 +18,14 @@ from .tasks import Map, MapState
 _log = logging.getLogger(__name__)
 
 WAIT_SLICE = 0.1        # waits wake this often, so KeyboardInterrupt lands
+STOP_GRACE = 1.0        # terminate(): cancelled tasks get this long before SIGTERM
+REPLACEMENT_WAIT = 10.0 # stopping waits this long for a replacement being started
 
 
 class Scheduler(Deadlines):
     """Feeds the maps of one pool to its workers; see core.SchedulerCore."""
+
+    stopped = False          # its workers have been stopped (join/terminate)
 
     # ------------------------------------------------------------ waiting
 
@@ -95,22 +99,77 @@ class Scheduler(Deadlines):
             self.wait(m, lambda m=m: m.ended, timeout)
         self._stop_workers(timeout=5.0)
 
-    def terminate(self) -> None:
-        """Cancel every map and stop every worker now."""
+    def terminate(self, why: str = "terminated") -> None:
+        """Cancel every map and stop every worker, within a bound: a task
+        that ignores the cancel is ended by SIGTERM, then SIGKILL."""
         with self._lock:
             self.state = "terminated"
             for m in list(self._maps.values()):
-                self._fail(m, PoolClosedError(f"{self.name} was terminated "
+                self._fail(m, PoolClosedError(f"{self.name} was {why} "
                                               "while this map ran."), MapState.CANCELLED)
-        self._stop_workers(timeout=1.0)
+        self._flush_events()
+        self._stop_workers(timeout=STOP_GRACE)
+
+    def shutdown(self, why: str = "cleared", drain: float = 0.0) -> None:
+        """Let running maps finish for up to ``drain`` seconds, then
+        :meth:`terminate`; safe against Ctrl-C: interrupted, it still ends
+        every worker at once (SIGTERM, SIGKILL), then re-raises."""
+        try:
+            if drain > 0:
+                self._drain(drain)
+            self.terminate(why)
+        except BaseException:
+            self._stop_now()
+            raise
+
+    def _drain(self, timeout: float) -> None:
+        self.close()
+        with self._lock:
+            maps = list(self._maps.values())
+        deadline = time.monotonic() + timeout
+        for m in maps:
+            left = deadline - time.monotonic()
+            if left <= 0 or not self.wait(m, lambda m=m: m.ended, left):
+                _log.warning("%s: a map still running after %.0fs is cancelled",
+                             self.name, timeout)
+                return
+
+    def _stop_now(self) -> None:
+        with self._lock:
+            self.state = "terminated"
+            self._take_workers()
+        for t in self._transports:
+            try:
+                t.close(0.0)
+            except Exception:          # noqa: BLE001 - the others must stop too
+                _log.exception("stopping the workers of %s failed", self.name)
+        self.stopped = True
 
     def _stop_workers(self, timeout: float) -> None:
         with self._lock:
             if self.state == "running":
                 self.state = "closed"
-            for w in self._workers:
-                w.lost = True
-            self._workers = []
+            self._wait_for_replacements()
+            self._take_workers()
         for t in self._transports:
             t.close(timeout)
+        self.stopped = True
         self._flush_events()
+
+    def _wait_for_replacements(self) -> None:
+        """(Under the lock.) A replacement being started now would miss the
+        stop: wait for it (bounded), so the transport stops it with the rest.
+        One that comes up later still is refused by its closed transport."""
+        deadline = time.monotonic() + REPLACEMENT_WAIT
+        while self._replacing:
+            left = deadline - time.monotonic()
+            if left <= 0:
+                _log.warning("%s: a replacement worker is still starting after "
+                             "%.0fs; stopping without it", self.name, REPLACEMENT_WAIT)
+                return
+            self._changed.wait(min(WAIT_SLICE, left))
+
+    def _take_workers(self) -> None:
+        for w in self._workers:
+            w.lost = True
+        self._workers = []

@@ -82,8 +82,18 @@ class SchedulerCore:
         self._turn = 0               # which running map gives the next chunk
         self._kernel_state = procstate.StateTracker()   # for local processes
         self._pumps = [t for t in self._transports if hasattr(t, "pump")]
-        for transport, count in transports:
-            self._start_workers(transport, count)
+        try:
+            for transport, count in transports:
+                self._start_workers(transport, count)
+        except BaseException:
+            # a pool that could not start leaves nothing running
+            self._workers = []
+            for transport in self._transports:
+                try:
+                    transport.close(1.0)
+                except Exception:      # noqa: BLE001 - the first error is the one to see
+                    _log.exception("stopping %s after a failed start", transport.name)
+            raise
         self._flush_events()
 
     @property
@@ -311,7 +321,11 @@ class SchedulerCore:
     def _on_done(self, worker: WorkerHandle, msg: tuple) -> None:
         _, map_id, chunk_id, results, error, elapsed = msg
         if not worker.in_process:       # unpickle outside the lock
-            results = serialize.loads_data(results)
+            try:
+                results = serialize.loads_data(results)
+            except Exception as exc:    # noqa: BLE001 - the task's doing, not the worker's
+                self._on_unloadable(worker, chunk_id, exc)
+                return
         with self._lock:
             chunk = worker.inflight.pop(chunk_id, None)
             if chunk is None:
@@ -346,6 +360,22 @@ class SchedulerCore:
         """The error of ``chunk``'s task that ran past its map's timeout
         (under the lock; emits TaskFailed): deadlines.py."""
         raise NotImplementedError
+
+    def _on_unloadable(self, worker: WorkerHandle, chunk_id: int,
+                       exc: Exception) -> None:
+        """A chunk's results came back but do not unpickle here: the map
+        fails naming the task(s) and the error; the worker is fine."""
+        with self._lock:
+            chunk = worker.inflight.pop(chunk_id, None)
+            if chunk is None:
+                return
+            m = chunk.map
+            m.inflight -= 1
+            if m.running:
+                self._fail(m, tracebacks.unloadable_result(chunk.start, chunk.items,
+                                                          worker.label, exc))
+            self._after_return(worker, m)
+        self._flush_events()
 
     def _after_return(self, worker: WorkerHandle, m: Map) -> None:
         if self._clocked:
@@ -436,3 +466,4 @@ class SchedulerCore:
         """Deliver queued events and wait for a delivery in progress on another
         thread: on return, observers have seen every event emitted before."""
         self.events.flush(wait=True)
+

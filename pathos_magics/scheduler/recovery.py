@@ -1,8 +1,8 @@
 """The scheduler's second layer: a worker was lost.
 
 Its chunks go back to their maps (the one it was running split into single
-tasks, each with one more attempt; the ones queued behind it unchanged), a
-replacement is started when its transport can, and when no worker is left
+tasks, or, if it held one task, that task with one more attempt, see
+blame.py; the ones queued behind it unchanged), a replacement is started when its transport can, and when no worker is left
 every map fails with :class:`NoWorkersError`.
 """
 from __future__ import annotations
@@ -10,13 +10,16 @@ from __future__ import annotations
 import logging
 import threading
 import time
+import weakref
+from typing import Any
 
 from .. import events as ev
 from .. import tracebacks
 from ..errors import NoWorkersError, WorkerLostError
 from ..transports.base import WorkerHandle
 from .core import SchedulerCore
-from .tasks import Chunk
+from .blame import LossLedger
+from .tasks import Chunk, Map
 
 _log = logging.getLogger(__name__)
 
@@ -25,6 +28,12 @@ UNREACHABLE_GRACE = 1.0   # a worker we could not send to gets this long to say 
 
 class Recovery(SchedulerCore):
     """Worker-loss handling, on top of the core."""
+
+    def __init__(self, *args: Any, **kwds: Any) -> None:
+        # worker deaths per running map, for blame (weak: a map that ends goes)
+        self._ledgers: "weakref.WeakKeyDictionary[Map, LossLedger]" = \
+            weakref.WeakKeyDictionary()
+        super().__init__(*args, **kwds)
 
     def on_lost(self, worker: WorkerHandle, reason: str) -> None:
         """A transport says ``worker`` is gone (EOF, exit, host lost)."""
@@ -38,10 +47,12 @@ class Recovery(SchedulerCore):
             try:
                 self._start_workers(worker.transport, 1)
             except Exception as exc:      # noqa: BLE001 - reported to the maps
-                _log.warning("could not replace worker %s: %s", worker.label, exc)
+                level = logging.WARNING if self.state == "running" else logging.DEBUG
+                _log.log(level, "could not replace worker %s: %s", worker.label, exc)
             finally:
                 with self._lock:
                     self._replacing -= 1
+                    self._changed.notify_all()    # a stop may wait for it
         with self._lock:
             if not self._workers and not self._replacing and self.state == "running":
                 self._fail_all(NoWorkersError(
@@ -81,23 +92,34 @@ class Recovery(SchedulerCore):
                 and transport.can_replace)
 
     def _requeue(self, chunk: Chunk, worker: WorkerHandle, reason: str) -> None:
+        """``chunk`` was running when its worker died (see blame.py)."""
         m = chunk.map
-        attempts = chunk.attempts + 1
-        if attempts > self.max_retries:
-            item = chunk.items[0]
-            self._fail(m, WorkerLostError(
-                f"task {chunk.start} (item {tracebacks.short_repr(item)}) "
-                f"was running on worker {worker.label} when it was lost "
-                f"({reason}); it was tried {attempts} times and every worker "
-                "running it died. Check what that task does (a crash in C "
-                "code, os._exit, running out of memory), then run the map again.",
-                worker=worker.label, task_indices=(chunk.start,)))
+        ledger = self._ledgers.setdefault(m, LossLedger())
+        ledger.record(chunk.start, len(chunk.items))
+        if len(chunk.items) > 1:
+            # Which task killed it is unknown: none is blamed; each runs
+            # alone next, so only one that kills its worker keeps failing
+            # and the error can name it.
+            singles = [Chunk(next(self._ids), m, chunk.start + i, chunk.items[i:i + 1],
+                             chunk.attempts) for i in range(len(chunk.items))]
+            m.retry.extendleft(reversed(singles))
             return
-        # Split a lost chunk into single tasks: only the one that kills its
-        # worker keeps failing, and the error can name it.
-        singles = [Chunk(next(self._ids), m, chunk.start + i, chunk.items[i:i + 1],
-                         attempts) for i in range(len(chunk.items))]
-        m.retry.extendleft(reversed(singles))
+        attempts = chunk.attempts + 1
+        allowed = ledger.allowed(chunk.start, m.done, self.max_retries)
+        if attempts < allowed:
+            m.retry.appendleft(Chunk(next(self._ids), m, chunk.start, chunk.items,
+                                     attempts))
+            return
+        item = chunk.items[0]
+        extra = ("" if allowed <= self.max_retries + 1 else
+                 " (workers also died running other tasks, so it got more tries)")
+        self._fail(m, WorkerLostError(
+            f"task {chunk.start} (item {tracebacks.short_repr(item)}) "
+            f"was running on worker {worker.label} when it was lost "
+            f"({reason}); it was tried {attempts} times alone and every worker "
+            f"running it died{extra}. Check what that task does (a crash in C "
+            "code, os._exit, running out of memory), then run the map again.",
+            worker=worker.label, task_indices=(chunk.start,)))
 
     def _unreachable(self, worker: WorkerHandle, reason: str) -> None:
         # Under the lock: stop feeding it now; the full loss handling (requeue,

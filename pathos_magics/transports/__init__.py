@@ -4,6 +4,7 @@
     serial.py    the caller's own thread (SerialPool)
     thread.py    threads of this process (ThreadPool)
     process.py   local processes, forked or spawned (ProcessPool)
+    forker.py    the one thread that starts them, so they die with this process
     ssh/         workers on other hosts over ssh: both sides (ParallelPool)
     mpi/         the ranks of an MPI job: both sides (MpiPool)
 

@@ -5,12 +5,16 @@ import logging
 import os
 import signal
 import threading
+import time
 from typing import Any, Optional
 
 import multiprocess
 import multiprocess.connection
 
 from .. import inherit, wire, worker
+from ..errors import TransportError
+from ..system import EXIT_WAIT, check_worker_count, die_with_parent
+from . import forker
 from .base import ChannelWorker, Transport, WorkerSink
 
 _log = logging.getLogger(__name__)
@@ -20,6 +24,8 @@ _log = logging.getLogger(__name__)
 # exits) as soon as its own scheduler is gone, whoever else forked later.
 _PARENT_FDS: set[int] = set()
 _FDS_LOCK = threading.Lock()
+
+TERM_GRACE = 1.0     # after SIGTERM, how long a worker may take before SIGKILL
 
 
 def _reset_after_fork() -> None:
@@ -43,7 +49,12 @@ def close_inherited_fds(keep: int) -> None:
 
 
 def _process_entry(conn: Any, label: str, forked: bool, parent_fd: int,
-                   init: tuple = (None, ())) -> None:
+                   init: tuple = (None, ()), parent_pid: Optional[int] = None) -> None:
+    # SIGKILL when the kernel dies, even in a long C call that keeps the pipe
+    # reader from running (Linux; forker.py says why one thread forks us all).
+    die_with_parent()
+    if parent_pid is not None and os.getppid() != parent_pid:
+        os._exit(1)                  # the kernel died before the line above
     if forked:
         # A forked child holds copies of its own pipe's parent end and of
         # every other worker's: close them, or the pipe never reaches EOF when
@@ -167,10 +178,21 @@ class ProcessWorker(ChannelWorker):
             self.kill()
 
     def kill(self) -> None:
+        self.signal(signal.SIGKILL)
+        self._join(2.0)
+
+    def signal(self, sig: int) -> None:
+        """Send ``sig`` to the process unless it has been reaped already."""
         with self._reap_lock:
             if self.process.exitcode is None:     # never signal a reaped pid
-                self.process.kill()
-        self._join(2.0)
+                try:
+                    os.kill(self.process.pid, sig)
+                except ProcessLookupError:
+                    pass
+
+    def exited(self) -> bool:
+        """Whether the process has exited (reaps it if so; never blocks)."""
+        return self._join(0)
 
 
 class ProcessTransport(Transport):
@@ -191,43 +213,123 @@ class ProcessTransport(Transport):
         self.start_method = self._ctx.get_start_method()
         self._prefix = prefix
         self._workers: list[ProcessWorker] = []
+        self._lock = threading.Lock()
+        self._closed = False         # close() began: no worker starts any more
         self._pump = _Pump(prefix)
 
     def start(self, count: int, sink: WorkerSink, first_index: int = 0
               ) -> list[ProcessWorker]:
-        return [self._start_one(f"{self._prefix}-{index}", sink)
-                for index in range(first_index, first_index + count)]
+        """Start ``count`` workers; an absurd count is refused before any
+        starts, and if one fails to start, those started here are stopped."""
+        check_worker_count(count, running=len(self._workers))
+        started: list[ProcessWorker] = []
+        try:
+            for index in range(first_index, first_index + count):
+                started.append(self._start_one(f"{self._prefix}-{index}", sink))
+        except BaseException as exc:
+            self._stop_started(started)
+            if isinstance(exc, OSError) and not isinstance(exc, TransportError):
+                raise TransportError(
+                    f"could not start worker {self._prefix}-{first_index + len(started)} "
+                    f"({len(started) + 1} of {count}): {exc}. The {len(started)} "
+                    "started were stopped. The system refused a new process: "
+                    "ask for fewer workers, or raise the limit (ulimit -u, a "
+                    "cgroup's pids.max, memory).") from exc
+            raise
+        return started
+
+    def _stop_started(self, started: list[ProcessWorker]) -> None:
+        with self._lock:
+            self._workers = [w for w in self._workers if w not in started]
+        for w in started:
+            w.signal(signal.SIGKILL)
+        for w in _wait_exited(started, EXIT_WAIT):
+            _log.warning("worker %s (pid %s) did not exit after SIGKILL", w.label, w.pid)
 
     def _start_one(self, label: str, sink: WorkerSink) -> ProcessWorker:
+        with self._lock:
+            if self._closed:
+                raise TransportError(f"the {self._prefix} workers are being stopped: "
+                                     f"worker {label} is not started")
         forked = self.start_method == "fork"
         # One worker is made at a time (replacements start from reader
         # threads): a fork made while another worker's pipe is half set up
         # would copy that worker's end, and its reader would never see EOF.
+        # the forkserver, not this process, is the parent of its workers
+        parent_pid = None if self.start_method == "forkserver" else os.getpid()
         with _FDS_LOCK:
             parent, child = self._ctx.Pipe(duplex=True)
             proc = self._ctx.Process(target=_process_entry, name=f"pathos-{label}",
                                      args=(child, label, forked, parent.fileno(),
-                                           self._init),
+                                           self._init, parent_pid),
                                      daemon=False)
             try:
-                proc.start()
+                forker.FORKER.run(proc.start, lambda: _undo_start(proc))
+            except BaseException:
+                parent.close()
+                raise
             finally:
                 child.close()
             _PARENT_FDS.add(parent.fileno())
         handle = ProcessWorker(label, wire.Channel(parent), sink, proc)
         handle.transport = self
         handle.forked = forked
-        self._workers.append(handle)
+        with self._lock:
+            closed = self._closed
+            if not closed:
+                self._workers.append(handle)
+        if closed:
+            # close() ran while this one started (a replacement): it is not
+            # among the workers close() stops, so it is stopped here.
+            handle.kill()
+            handle._forget_fd()
+            raise TransportError(f"the {self._prefix} workers were stopped while "
+                                 f"worker {label} started; it was stopped too")
         self._pump.add(handle)
         return handle
 
     def close(self, timeout: float = 5.0) -> None:
-        workers, self._workers = self._workers, []
+        """Stop every worker: STOP, then SIGTERM for those still running after
+        ``timeout``, then SIGKILL after TERM_GRACE (one deadline for all).
+        Safe to call again (an interrupted close leaves the rest listed);
+        a worker that comes up after this is stopped at once."""
+        with self._lock:
+            self._closed = True
+            workers = list(self._workers)
         for w in workers:
             try:
                 w.channel.send((wire.STOP,))
             except (OSError, ValueError):
                 pass
-        for w in workers:
-            w.stop(timeout)
+        left = _wait_exited(workers, timeout)
+        for sig, grace in ((signal.SIGTERM, TERM_GRACE), (signal.SIGKILL, EXIT_WAIT)):
+            if not left:
+                break
+            if timeout > 0 or sig == signal.SIGKILL:
+                _log.warning("worker(s) %s did not stop in time; sending %s",
+                             ", ".join(w.label for w in left), sig.name)
+            for w in left:
+                w.signal(sig)
+            left = _wait_exited(left, grace)
+        with self._lock:
+            self._workers = [w for w in self._workers if w not in workers or w in left]
         self._pump.close(2.0)
+
+
+def _undo_start(proc: Any) -> None:
+    """A start whose caller was interrupted: nobody holds the process."""
+    proc.kill()
+    proc.join(EXIT_WAIT)
+
+
+def _wait_exited(workers: list[ProcessWorker], timeout: float) -> list[ProcessWorker]:
+    """Wait up to ``timeout`` for the processes to exit; those still running."""
+    deadline = time.monotonic() + timeout
+    left = [w for w in workers if not w.exited()]
+    while left:
+        remaining = deadline - time.monotonic()
+        if remaining <= 0:
+            break
+        multiprocess.connection.wait([w.process.sentinel for w in left], remaining)
+        left = [w for w in left if not w.exited()]
+    return left

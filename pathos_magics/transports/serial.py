@@ -8,6 +8,9 @@ sees the task in the caller's own stack.
 from __future__ import annotations
 
 import collections
+import signal
+import threading
+
 from .. import wire, worker
 from .base import Transport, WorkerHandle, WorkerSink
 
@@ -38,11 +41,19 @@ class SerialWorker(WorkerHandle):
             self._runner.forget(msg[1])
 
     def pump(self) -> bool:
-        """Run one queued chunk; False when there was nothing to run."""
+        """Run one queued chunk; False when there was nothing to run.
+
+        A Ctrl-C while a task runs cancels it (the chunk goes back) and then
+        raises KeyboardInterrupt here; a task raising KeyboardInterrupt
+        itself is that task's error (the signal handler tells them apart).
+        """
         if not self._queue:
             return False
         msg = self._queue.popleft()
-        self._runner.run(msg)
+        with _CtrlC(self._runner) as ctrl_c:
+            self._runner.run(msg)
+        if ctrl_c.pressed:
+            raise KeyboardInterrupt
         return True
 
     def stop(self, timeout: float) -> None:
@@ -52,6 +63,35 @@ class SerialWorker(WorkerHandle):
         # Nothing runs behind the caller's back: a serial task is never
         # stuck in another thread, only queued chunks are dropped.
         self._queue.clear()
+
+
+class _CtrlC:
+    """While a serial chunk runs in the main thread: SIGINT cancels the
+    running task (TaskCancelled) and is remembered, so the caller still gets
+    KeyboardInterrupt.  Only a handler Python's default one would be: a
+    custom SIGINT handler, or another thread, is left alone."""
+
+    def __init__(self, runner: worker.Runner) -> None:
+        self._runner = runner
+        self.pressed = False
+        self._armed = False
+
+    def __enter__(self) -> "_CtrlC":
+        if (threading.current_thread() is threading.main_thread()
+                and signal.getsignal(signal.SIGINT) is signal.default_int_handler):
+            signal.signal(signal.SIGINT, self._handle)
+            self._armed = True
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        if self._armed:
+            signal.signal(signal.SIGINT, signal.default_int_handler)
+
+    def _handle(self, signum: int, frame: object) -> None:
+        self.pressed = True
+        if self._runner.in_task:
+            raise worker.TaskCancelled()
+        raise KeyboardInterrupt
 
 
 class _ToSink:

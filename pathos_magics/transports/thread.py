@@ -3,9 +3,11 @@ from __future__ import annotations
 
 import queue
 import threading
+import time
 from typing import Any
 
 from .. import wire, worker
+from ..system import check_worker_count
 from .base import Transport, WorkerHandle, WorkerSink
 
 
@@ -82,16 +84,24 @@ class ThreadTransport(Transport):
 
     def start(self, count: int, sink: WorkerSink, first_index: int = 0
               ) -> list[ThreadWorker]:
+        check_worker_count(count, threads=True, running=len(self._workers))
         self._sink = sink
         if not self._relay.is_alive() and self._relay.ident is None:
             self._relay.start()
         started = []
-        for index in range(first_index, first_index + count):
-            w = ThreadWorker(f"{self._prefix}-{index}", self._outbox, self._init, sink)
-            w.transport = self
-            w.thread.start()
-            self._workers.append(w)
-            started.append(w)
+        try:
+            for index in range(first_index, first_index + count):
+                w = ThreadWorker(f"{self._prefix}-{index}", self._outbox, self._init,
+                                 sink)
+                w.transport = self
+                w.thread.start()
+                self._workers.append(w)
+                started.append(w)
+        except BaseException:
+            for w in started:          # a failed start stops what it started
+                self._workers.remove(w)
+                w.send((wire.STOP,))
+            raise
         return started
 
     def _relay_loop(self) -> None:
@@ -106,10 +116,17 @@ class ThreadTransport(Transport):
                 self._sink.on_message(handle, msg)
 
     def close(self, timeout: float = 5.0) -> None:
+        """STOP every worker; one still running a task after ``timeout``
+        (one deadline for all) is cancelled and abandoned: a thread cannot be
+        killed, and a daemon thread does not hold the interpreter's exit."""
         workers, self._workers = self._workers, []
         for w in workers:
             w.send((wire.STOP,))
+        deadline = time.monotonic() + timeout
         for w in workers:
             if not getattr(w, "abandoned", False):   # stuck in a sleep or C call
-                w.thread.join(timeout)
+                w.thread.join(max(0.0, deadline - time.monotonic()))
+        for w in workers:
+            if w.thread.is_alive() and not getattr(w, "abandoned", False):
+                w.kill()
         self._outbox.put(None)

@@ -579,7 +579,7 @@ def sleep_add2(x):
 def run_with_multipool(Pool):
     # pathos's __exit__ does nothing; pathos_magics's clears the pool (README:
     # "with ProcessPool(2) as p: ...  # cleared at the end of the block").
-    # clear() lets running maps finish, so res1/res2 still arrive after
+    # clear() lets running maps finish (for up to CLEAR_WAIT), so res1/res2 still arrive after
     # their block: the pathos assertions hold unchanged.
     inputs = range(10)
     with Pool() as pool1:
