@@ -105,6 +105,10 @@ class AbstractPool:
         """Like builtin ``map`` but in parallel: a list, in input order.
 
         ``chunksize`` fixes the chunk size (default: adapts to task time).
+        ``profile=True`` runs the tasks under cProfile on the workers (the
+        stats: pathos_magics.profile; default: on while
+        ``profile.enable_profiling()`` is in effect); imap, uimap and amap
+        take both too.
         """
         return self.amap(f, *args, **kwds).get()
 
@@ -142,6 +146,7 @@ class AbstractPool:
             raise TypeError(f"{kind}() must have at least two arguments: "
                             "a function and an iterable")
         chunksize = kwds.pop("chunksize", None)
+        profile = kwds.pop("profile", None)
         if kwds:
             raise TypeError(f"{kind}() got unexpected keyword argument(s) "
                             f"{', '.join(sorted(kwds))}")
@@ -150,7 +155,7 @@ class AbstractPool:
         items, mode = _items(args)
         sched = self._scheduler_here()
         return sched, sched.submit(f, items, mode, ordered=ordered,
-                                   chunksize=chunksize, kindname=kind)
+                                   chunksize=chunksize, kindname=kind, profile=profile)
 
     def _scheduler_here(self) -> Scheduler:
         """This pool's scheduler; but a map that one of its own worker

@@ -72,6 +72,7 @@ class Map:
                  ordered: bool, chunksize: Optional[int], kindname: str) -> None:
         self.id, self.func, self.kind = mid, func, kind
         self.kindname = kindname
+        self.profile = False           # run under cProfile on the workers
         self.ordered = ordered
         self.chunksize = chunksize
         if isinstance(items, (list, tuple, range)):
