@@ -28,7 +28,7 @@ LAYERS = [
     ("hosts",),
     ("scheduler",),
     ("pools",),
-    ("server", "mpi", "helpers", "active", "status", "demo"),
+    ("server", "mpi", "helpers", "active", "status", "demo", "profstats", "profile"),
     ("progress", "hostpanel"),                 # the notebook front starts here
     ("parsing", "pmap", "magics"),
     ("",),                                      # the package's face
