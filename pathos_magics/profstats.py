@@ -157,7 +157,7 @@ class ProfileTable:
 
     def _summary(self) -> str:
         s = self.stats
-        return (f"{self.title}: {s.total_calls} calls in {s.total_tt:.3f} s "
+        return (f"{self.title}: {s.total_calls} calls in {s.total_tt:.3g} s "
                 f"(time summed over workers); top {self.limit} by {self.sort}")
 
     def text(self) -> str:
