@@ -240,8 +240,7 @@ def dump_stats(*args: Any, **kwds: Any) -> None:
 def table(worker: Optional[str] = None, sort: Any = "cumulative", limit: int = 20) -> ProfileTable:
     """The top functions of the merged stats (or one worker's): an HTML
     table in a notebook, text elsewhere (``%pathos profile show``)."""
-    title = f"profile of worker {worker}" if worker else None
-    return get_stats(worker=worker).table(sort=sort, limit=limit, title=title)
+    return get_stats(worker=worker).table(sort=sort, limit=limit)
 
 
 @contextlib.contextmanager

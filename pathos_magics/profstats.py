@@ -141,7 +141,7 @@ class ProfileTable:
         if not isinstance(limit, int) or limit < 1:
             raise ValueError(f"limit must be a positive int, not {limit!r}")
         self.stats, self.sort, self.limit = stats, check_sort(sort), limit
-        self.title = title or ("profile of " + (", ".join(stats.workers) or "nothing yet"))
+        self.title = title
 
     def rows(self) -> list[tuple]:
         """(ncalls, tottime, percall, cumtime, percall, where) of the top functions."""
@@ -157,7 +157,9 @@ class ProfileTable:
 
     def _summary(self) -> str:
         s = self.stats
-        return (f"{self.title}: {s.total_calls} calls in {s.total_tt:.3g} s "
+        who = ", ".join(s.workers) or "nobody yet"
+        head = f"{self.title}, from {who}" if self.title else f"profile of {who}"
+        return (f"{head}: {s.total_calls} calls in {s.total_tt:.3g} s "
                 f"(time summed over workers); top {self.limit} by {self.sort}")
 
     def text(self) -> str:
