@@ -184,8 +184,11 @@ class Launcher:
         if self.python == sys.executable:
             # the ranks import what the kernel imports (like a spawned
             # process), and this package even when it is not installed
-            here = os.path.dirname(os.path.dirname(os.path.dirname(
-                os.path.abspath(__file__))))
+            # (the folder holding the package: pathos_magics/transports/mpi/
+            # is three levels down; the package's own folder on the path
+            # would make its profile.py shadow the stdlib's)
+            here = os.path.dirname(os.path.dirname(os.path.dirname(os.path.dirname(
+                os.path.abspath(__file__)))))
             paths = [here] + [p for p in sys.path if p and os.path.isdir(p)]
             env["PYTHONPATH"] = os.pathsep.join(dict.fromkeys(paths))
         env.update({k: str(v) for k, v in self.env.items()})
