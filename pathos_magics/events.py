@@ -112,6 +112,16 @@ class Output(Event):
     map_id: Optional[int] = None      # the map whose task printed it
 
 
+@dataclass(frozen=True)
+class TaskStats(Event):
+    """A profiled map's chunk came back from ``worker`` with its cProfile
+    stats: the ``create_stats()`` dict, ``{(file, line, name): (cc, nc, tt,
+    ct, callers)}``, as :mod:`pstats` reads it (see pathos_magics.profile)."""
+    map_id: int
+    worker: str
+    stats: dict
+
+
 Observer = Callable[[Event], None]
 
 

@@ -15,10 +15,13 @@ from typing import Any, Optional
 from IPython.core.error import UsageError
 from IPython.core.magic import Magics, cell_magic, line_magic, magics_class
 
-from . import active, progress
+from . import active, profile, profstats, progress
 from .parsing import MagicParser, with_help
 from .pmap import PmapOptions, parse_pmap_line, pmap_parser, run_pmap
 from .status import HostsTable, StatusReport, TunnelsTable
+
+
+PROFILE_MODES = ("on", "off", "show", "clear")
 
 
 def _pathos_parsers() -> dict[str, MagicParser]:
@@ -49,8 +52,19 @@ def _pathos_parsers() -> dict[str, MagicParser]:
     panel = command("panel", "the host picker: choose hosts, test them, start and "
                              "stop the active pool (pathos_magics.panel() takes options)")
     clear = command("clear", "stop the active pool's workers")
+    prof = command("profile", "on: profile every map's tasks on their workers (cProfile); "
+                              "off: stop (the stats stay); show: the top functions, "
+                              "merged or one worker's; clear: forget the stats")
+    prof.add_argument("mode", choices=PROFILE_MODES, metavar="|".join(PROFILE_MODES))
+    prof.add_argument("--worker", metavar="LABEL",
+                      help="show: only this worker's stats ('kernel': this process's)")
+    prof.add_argument("--sort", default="cumulative", choices=profstats.SORT_KEYS,
+                      metavar="KEY", help="show: a pstats sort key (default cumulative; "
+                      + ", ".join(profstats.SORT_KEYS) + ")")
+    prof.add_argument("--limit", type=int, default=20, metavar="N",
+                      help="show: this many functions (default 20)")
     return {p.prog.split()[1]: p
-            for p in (pool, status, prog, tunnel, tunnels, hosts, panel, clear)}
+            for p in (pool, status, prog, tunnel, tunnels, hosts, panel, clear, prof)}
 
 
 _PARSERS = _pathos_parsers()
@@ -184,6 +198,26 @@ class PathosMagics(Magics):
     def _cmd_hosts(self, opts: Any) -> HostsTable:
         from . import hosts
         return HostsTable(hosts.list_hosts())
+
+    def _cmd_profile(self, opts: Any) -> Any:
+        if opts.mode == "on":
+            profile.enable_profiling()
+            print("profiling on: every map's tasks run under cProfile on their workers; "
+                  "%pathos profile show shows the top functions")
+        elif opts.mode == "off":
+            profile.disable_profiling()
+            print("profiling off (the stats stay: %pathos profile show)")
+        elif opts.mode == "clear":
+            profile.clear_stats()
+        else:
+            if opts.limit < 1:
+                raise UsageError(f"%pathos profile: --limit must be a positive "
+                                 f"integer, not {opts.limit}")
+            try:
+                return profile.table(worker=opts.worker, sort=opts.sort, limit=opts.limit)
+            except KeyError as exc:
+                raise UsageError(f"%pathos profile show: {exc.args[0]}") from None
+        return None
 
     def _cmd_panel(self, opts: Any) -> Any:
         from .hostpanel import panel

@@ -22,8 +22,9 @@ from dataclasses import dataclass
 from typing import Any, Callable, Optional
 
 from IPython.core.error import UsageError
+from IPython.display import display
 
-from . import active, progress
+from . import active, profile, progress
 from .errors import RemoteTraceback
 from .parsing import MagicParser
 from .scheduler import AsyncResult
@@ -41,6 +42,7 @@ class PmapOptions:
     unordered: bool = False
     run_async: bool = False
     progress: bool = True
+    profile: bool = False
 
 
 def pmap_parser() -> MagicParser:
@@ -60,6 +62,10 @@ def pmap_parser() -> MagicParser:
                    help="return at once with a handle; .result() waits")
     p.add_argument("--no-progress", dest="progress", action="store_false",
                    help="no progress display for this cell")
+    p.add_argument("--profile", action="store_true",
+                   help="run the tasks under cProfile on the workers and show the "
+                        "top functions (merged; %%pathos profile show --worker LABEL "
+                        "for one, while %%pathos profile is on)")
     return p
 
 
@@ -91,6 +97,9 @@ def parse_pmap_line(line: str) -> PmapOptions:
             parser.error(f"{name} must be a positive integer, not {value}")
     if opts.out is not None and not opts.out.isidentifier():
         parser.error(f"-o takes a variable name, not {opts.out!r}")
+    if opts.profile and opts.run_async:
+        parser.error("--profile shows the profile when the map is done, so not with "
+                     "--async; use `%pathos profile on`, then `%pathos profile show`")
     return PmapOptions(target, iterable, line.strip(), **vars(opts))
 
 
@@ -181,13 +190,25 @@ def run_pmap(shell: Any, opts: PmapOptions, cell: str) -> Any:
         raise UsageError(f"%%pmap: evaluating {opts.iterable!r} failed: "
                          f"{type(exc).__name__}: {exc}") from None
     pool = _choose_pool(opts)
-    kw = {} if opts.chunksize is None else {"chunksize": opts.chunksize}
+    kw: dict[str, Any] = {} if opts.chunksize is None else {"chunksize": opts.chunksize}
+    if opts.profile:
+        kw["profile"] = True
     with (progress.suppressed() if not opts.progress else contextlib.nullcontext()):
         if opts.run_async:
             return PmapHandle(pool.amap(func, items, **kw), pool)
-        if opts.unordered:
-            return _raise_short(lambda: list(pool.uimap(func, items, **kw)))
-        return _raise_short(lambda: pool.map(func, items, **kw))
+        with profile.recording(pool.name) if opts.profile else _no_recording() as rec:
+            if opts.unordered:
+                result = _raise_short(lambda: list(pool.uimap(func, items, **kw)))
+            else:
+                result = _raise_short(lambda: pool.map(func, items, **kw))
+    if rec is not None:        # the table, then the cell's value: the results
+        display(rec.stats().table(title=f"%%pmap profile on {pool.name}"))
+    return result
+
+
+@contextlib.contextmanager
+def _no_recording() -> Any:
+    yield None
 
 
 def _choose_pool(opts: PmapOptions) -> Any:

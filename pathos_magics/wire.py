@@ -9,11 +9,13 @@ objects for in-process ones (threads, the serial pool), which skip pickling.
 scheduler -> worker::
 
     (CODE, key, payload)                 the function of a map, once per worker
-    (RUN, map_id, chunk_id, key, kind, data, budget)
+    (RUN, map_id, chunk_id, key, kind, data, budget[, profile])
                                          run tasks; kind: SINGLE f(x),
                                          STAR f(*x), CALL f(*args, **kwds);
                                          budget: None, or seconds after which
-                                         to stop and return what is done
+                                         to stop and return what is done;
+                                         profile (only sent when True): run
+                                         them under cProfile
     (CANCEL, map_id)                     stop that map's tasks now
     (FORGET, key)                        drop a finished map's function
     (STATE, state)                       a local process takes the kernel's cwd,
@@ -26,10 +28,12 @@ scheduler -> worker::
 worker -> scheduler::
 
     (HELLO, info)                        dict: pid, host, python, label
-    (DONE, map_id, chunk_id, results, error, elapsed)
+    (DONE, map_id, chunk_id, results, error, elapsed[, stats])
                                          results: the finished tasks' values
                                          in order; error: None, or a payload
-                                         for the task after the last result
+                                         for the task after the last result;
+                                         stats (a profiled chunk only): the
+                                         cProfile ``create_stats()`` dict
     (CANCELLED, map_id, chunk_id)        the chunk was stopped or dropped
     (STALE, map_id, chunk_id, name)      not run: the map's code names a
                                          global this worker holds another

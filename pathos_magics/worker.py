@@ -18,6 +18,7 @@ from __future__ import annotations
 import ctypes
 import io
 import itertools
+import logging
 import os
 import queue
 import signal
@@ -29,6 +30,8 @@ import traceback
 from typing import Any, Callable, Optional
 
 from . import inherit, procstate, serialize, wire
+
+_log = logging.getLogger(__name__)
 
 #: True inside a worker process: nested maps never show progress.
 IN_WORKER = False
@@ -70,7 +73,7 @@ class Runner:
         self.init_tb: Any = None
 
     def run(self, msg: tuple) -> None:
-        _, map_id, chunk_id, key, kind, data, budget = msg
+        _, map_id, chunk_id, key, kind, data, budget = msg[:7]
         if map_id in self.cancelled:
             self.channel.send((wire.CANCELLED, map_id, chunk_id))
             return
@@ -79,7 +82,7 @@ class Runner:
             return
         self.current_map = map_id
         results: list = []
-        error = None
+        error = stats = None
         start = time.perf_counter()
         try:
             if self.init_error is not None:
@@ -87,6 +90,7 @@ class Runner:
             func = self._func(key)
             items = data if self.in_process else serialize.loads_data(data)
             self.in_task = True
+            prof = _start_profiler() if len(msg) > 7 and msg[7] else None
             try:
                 if budget is None:
                     _run_tasks(func, kind, items, results)
@@ -94,6 +98,8 @@ class Runner:
                     _run_boxed(func, kind, items, results, budget)
             finally:
                 self.in_task = False
+                if prof is not None:
+                    stats = _stop_profiler(prof)
         except TaskCancelled:
             self.current_map = None
             self.channel.send((wire.CANCELLED, map_id, chunk_id))
@@ -110,11 +116,14 @@ class Runner:
         self.current_map = None
         if not self.in_process:          # a chunk's output precedes its result
             _flush_streams()
-        self._send_done(map_id, chunk_id, results, error, elapsed)
+        self._send_done(map_id, chunk_id, results, error, elapsed, stats)
 
-    def _send_done(self, map_id, chunk_id, results, error, elapsed) -> None:
+    def _send_done(self, map_id, chunk_id, results, error, elapsed,
+                   stats: Optional[dict] = None) -> None:
+        extra = () if stats is None else (stats,)
         if self.in_process:
-            self.channel.send((wire.DONE, map_id, chunk_id, results, error, elapsed))
+            self.channel.send((wire.DONE, map_id, chunk_id, results, error, elapsed)
+                              + extra)
             return
         try:
             blob = serialize.dumps_result(results)
@@ -123,7 +132,7 @@ class Runner:
             results = results[:index]
             blob = serialize.dumps_result(results)
             error = _error_payload(why)
-        self.channel.send((wire.DONE, map_id, chunk_id, blob, error, elapsed))
+        self.channel.send((wire.DONE, map_id, chunk_id, blob, error, elapsed) + extra)
 
     def _func(self, key: int) -> Callable:
         func = self.funcs.get(key)
@@ -175,6 +184,68 @@ def _run_boxed(func: Callable, kind: int, items: Any, results: list,
         if time.perf_counter() >= deadline:
             return
         step *= 2
+
+
+# ---------------------------------------------------------------- profiling
+#
+# A profiled map's chunk runs under its own cProfile.Profile.  Before Python
+# 3.12 a profiler hooks one thread (sys.setprofile); from 3.12 on it is a
+# sys.monitoring tool, one per process, that sees every thread.  So a chunk
+# is profiled only when no profiler is on already: on the serial pool's
+# thread the kernel's own (pathos_magics.profile.start_profiling) keeps
+# going, and on 3.12+ the thread pool's workers take turns (the one that
+# holds the profiler records the others' calls meanwhile).  Never raises.
+
+def _start_profiler() -> Any:
+    """A started profiler for this chunk, or None when one is on already."""
+    import cProfile
+    if sys.version_info < (3, 12) and sys.getprofile() is not None:
+        _log.debug("chunk not profiled: this thread has a profiler on already")
+        return None
+    prof = cProfile.Profile()
+    try:
+        prof.enable()
+    except ValueError as exc:        # 3.12+: another profiler holds the process
+        _log.debug("chunk not profiled: %s", exc)
+        return None
+    _here.profiler = prof
+    return prof
+
+
+#: builtins the task loop itself calls (a task calling them is kept)
+_LOOP_CALLS = {"<method 'extend' of 'list' objects>", "<method 'append' of 'list' objects>",
+               "<built-in method builtins.len>", "<built-in method time.perf_counter>",
+               "<method 'disable' of '_lsprof.Profiler' objects>"}
+
+
+def _stop_profiler(prof: Any) -> dict:
+    """The chunk's stats without this loop's own calls: the tasks'."""
+    _here.profiler = None
+    prof.disable()
+    prof.create_stats()
+    return {func: entry for func, entry in prof.stats.items()
+            if func[0] != __file__ and not (
+                func[2] in _LOOP_CALLS and all(c[0] == __file__ for c in entry[4]))}
+
+
+class chunk_profiler_paused:
+    """While a task runs its own profiler (pathos's ``profiled``), the
+    chunk's profiler of this thread stops, so the two do not fight over the
+    hook (before 3.12 the task's would silently replace it; from 3.12 on its
+    ``enable()`` would raise).  A context manager; does nothing otherwise."""
+
+    def __enter__(self) -> "chunk_profiler_paused":
+        self._prof = getattr(_here, "profiler", None)
+        if self._prof is not None:
+            self._prof.disable()
+        return self
+
+    def __exit__(self, *exc: Any) -> None:
+        if self._prof is not None and getattr(_here, "profiler", None) is self._prof:
+            try:
+                self._prof.enable()
+            except ValueError as err:    # 3.12+: another profiler took over
+                _log.debug("chunk profiler not resumed: %s", err)
 
 
 def _error_payload(exc: BaseException) -> bytes:

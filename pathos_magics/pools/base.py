@@ -117,8 +117,11 @@ class AbstractPool(AbstractWorkerPool):
         ``timeout``: seconds each task may run (default: the pool's
         ``task_timeout``; None: no limit); a task past it fails the map
         with TaskTimeoutError, and its worker is killed and replaced.  The
-        tasks of such a map go one per chunk.  (imap, uimap and amap take
-        ``chunksize`` and ``timeout`` too.)
+        tasks of such a map go one per chunk.  
+        ``profile=True`` runs the tasks under cProfile on the workers (the
+        stats: pathos_magics.profile; default: on while
+        ``profile.enable_profiling()`` is in effect); imap, uimap and amap
+        take both too.
         """
         return self.amap(f, *args, **kwds).get()
 
@@ -164,6 +167,7 @@ class AbstractPool(AbstractWorkerPool):
         chunksize = kwds.pop("chunksize", None)
         sched = self._serve()
         timeout = kwds.pop("timeout", sched.task_timeout)
+        profile = kwds.pop("profile", None)
         if kwds:
             raise TypeError(f"{kind}() got unexpected keyword argument(s) "
                             f"{', '.join(sorted(kwds))}")
@@ -172,7 +176,8 @@ class AbstractPool(AbstractWorkerPool):
         items, mode = _items(args)
         sched = self._scheduler_here()
         return sched, sched.submit(f, items, mode, ordered=ordered,
-                                   chunksize=chunksize, kindname=kind, timeout=timeout)
+                                   chunksize=chunksize, kindname=kind, timeout=timeout,
+                                   profile=profile)
 
     def _scheduler_here(self) -> Scheduler:
         """This pool's scheduler; but a map that one of its own worker

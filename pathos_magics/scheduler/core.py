@@ -40,6 +40,7 @@ from .. import events as ev
 from .. import procstate, serialize, tracebacks, wire, worker as _worker_loop
 from ..errors import NoWorkersError, PoolClosedError
 from ..transports.base import Transport, WorkerHandle
+from .profiling import resolve_profile
 from .tasks import PROBE_BUDGET_S, Chunk, Map, MapState, auto_size, cut, is_probe, rest_of
 
 _log = logging.getLogger(__name__)
@@ -139,9 +140,15 @@ class SchedulerCore:
 
     def submit(self, func: Callable, items: Any, kind: int, *, ordered: bool = True,
                chunksize: Optional[int] = None, kindname: str = "map",
-               timeout: Optional[float] = None) -> Map:
+               timeout: Optional[float] = None,
+               profile: Optional[bool] = None) -> Map:
         """Queue a map and start feeding it; returns its handle.  With a
-        ``timeout``, each task goes alone in its chunk (see deadlines.py)."""
+        ``timeout``, each task goes alone in its chunk (see deadlines.py).
+
+        ``profile``: run its tasks under cProfile on the workers and emit
+        each chunk's stats (events.TaskStats); None: the process-wide
+        default (profiling.py)."""
+        profile = resolve_profile(profile)
         with self._lock:
             if self.state != "running":
                 raise PoolClosedError(
@@ -149,6 +156,7 @@ class SchedulerCore:
                     "pool.restart() to reopen it, or pool.clear() so the next "
                     "pool of this kind starts fresh.")
             m = Map(next(_MAP_IDS), func, kind, items, ordered, chunksize, kindname)
+            m.profile = profile
             if any(w.follows_kernel for w in self._workers):
                 self._kernel_state.look()       # cwd, env, path, reloads changed?
             if timeout is not None:
@@ -207,8 +215,9 @@ class SchedulerCore:
                     worker.send((wire.CODE, m.id,
                                  m.func if worker.in_process else m.code_for(worker)))
                     worker.known_code.add(m.id)
-                worker.send((wire.RUN, m.id, chunk.id, m.id, m.kind,
-                             chunk.payload(worker), chunk.budget))
+                run = (wire.RUN, m.id, chunk.id, m.id, m.kind,
+                       chunk.payload(worker), chunk.budget)
+                worker.send(run + (True,) if m.profile else run)
             except serialize.SerializationError as exc:
                 self._fail(m, exc)
                 continue
@@ -319,7 +328,7 @@ class SchedulerCore:
         self._flush_events()
 
     def _on_done(self, worker: WorkerHandle, msg: tuple) -> None:
-        _, map_id, chunk_id, results, error, elapsed = msg
+        _, map_id, chunk_id, results, error, elapsed = msg[:6]
         if not worker.in_process:       # unpickle outside the lock
             try:
                 results = serialize.loads_data(results)
@@ -332,6 +341,8 @@ class SchedulerCore:
                 return
             m = chunk.map
             m.inflight -= 1
+            if len(msg) > 6:            # a profiled chunk's stats
+                self._emit(ev.TaskStats, map_id=m.id, worker=worker.label, stats=msg[6])
             n = len(results)
             worker.tasks_done += n
             if n and m.state in (MapState.RUNNING, MapState.FAILED):

@@ -75,6 +75,7 @@ class Map:
                  ordered: bool, chunksize: Optional[int], kindname: str) -> None:
         self.id, self.func, self.kind = mid, func, kind
         self.kindname = kindname
+        self.profile = False           # run under cProfile on the workers
         self.ordered = ordered
         self.chunksize = chunksize
         self.timeout: Optional[float] = None    # seconds per task (deadlines.py)

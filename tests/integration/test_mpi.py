@@ -640,4 +640,24 @@ def test_local_job_listens_on_loopback_only():
                   if not ipaddress.ip_address(addr.ip).is_loopback]
         assert not public, f"the job listens off this machine: {public}"
     finally:
+
+
+def test_profiled_map_brings_every_ranks_stats_back():
+    """The ranks profile their chunks and their stats merge in the kernel
+    (and the ranks' path does not hold the package's own folder, where its
+    profile.py would shadow the stdlib's that cProfile imports)."""
+    import pathos_magics.profile as pr
+    pool = _pool(2)
+    pr.enable_profiling()
+    try:
+        def h(x):
+            return sum(range(x))
+
+        assert pool.map(h, range(50)) == [sum(range(x)) for x in range(50)]
+        stats = pr.get_stats()
+        assert set(stats.workers) <= {"mpi-0", "mpi-1"} and stats.workers
+        assert sum(e[1] for f, e in stats.stats.items() if f[2] == "h") == 50
+    finally:
+        pr.disable_profiling()
+        pr.clear_stats()
         pool.clear()

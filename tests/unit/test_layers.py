@@ -30,7 +30,7 @@ LAYERS = [
     ("pools",),
     ("server", "mpi", "helpers", "active", "status", "demo",
      "multiprocessing", "threading", "serial", "parallel", "maps",    # pathos's names
-     "connection", "secure", "core", "selector", "cli"),
+     "connection", "secure", "core", "selector", "cli", "profstats", "profile"),
     ("progress", "hostpanel"),                 # the notebook front starts here
     ("parsing", "pmap", "magics"),
     ("",),                                      # the package's face
