@@ -26,6 +26,7 @@ from typing import Any, Callable, Optional
 
 from .. import active, events
 from .. import hosts as _hosts
+from ..pools.servers import from_words
 from .live import LOCAL, HostLive, LiveHosts
 from .probe import ProbeResult, probe_host
 from .sources import HostEntry, known_hosts
@@ -189,10 +190,11 @@ class PanelModel:
                          for r in self._rows.values() if r.checked)
 
     def _pool_args(self) -> tuple[str, Optional[int], dict]:
-        servers = self.selection()
-        if not servers:
+        words = self.selection()
+        if not words:
             return "process", self.local or None, {}
-        options: dict[str, Any] = {"servers": servers}
+        # the magic's `host:N` words; servers= takes a count as {host: N}
+        options: dict[str, Any] = {"servers": from_words(words)}
         if self.python:
             options["python"] = self.python
         return "remote", self.local or None, options
@@ -206,7 +208,7 @@ class PanelModel:
             return (f"%pathos pool process {nodes}\n# or, in Python:\n"
                     f"from pathos_magics import active; active.set_active('process', "
                     f"{nodes})")
-        line = "%pathos pool remote " + " ".join(options["servers"])
+        line = "%pathos pool remote " + " ".join(self.selection())
         line += f" --local {nodes}" if nodes else ""
         line += f" --python {self.python}" if self.python else ""
         extra = "".join(f", {k}={v!r}" for k, v in options.items())

@@ -77,7 +77,7 @@ def _remote(net, servers, **kwds):
 
 
 def test_remote_task_past_its_timeout_fails_and_its_worker_exits(net):
-    pool = _remote(net, ("node0:2",))
+    pool = _remote(net, {"node0": 2})
     pids = {w.label: w.pid for w in pool.workers}
     with pytest.raises(TaskTimeoutError) as info:
         pool.map(sleepy, range(10), timeout=1.0)
@@ -89,7 +89,7 @@ def test_remote_task_past_its_timeout_fails_and_its_worker_exits(net):
 
 
 def test_sigstopped_remote_worker_is_lost_its_tasks_run_elsewhere(net):
-    pool = _remote(net, ("node0:1", "node1:1"), liveness_timeout=1.5)
+    pool = _remote(net, {"node0": 1, "node1": 1}, liveness_timeout=1.5)
     seen = []
     pool.subscribe(seen.append)
     victim = next(w for w in pool.workers if w.host == "node1")

@@ -65,7 +65,7 @@ def test_start_two_hosts_map_with_live_counts_then_stop(net, pnl):
     w.start.click()
     assert pnl.model.wait(90)
     assert "running, 2 workers" in w.pool.value, w.message.value
-    assert active.active_spec().options["servers"] == ("node0:1", "node1:1")
+    assert active.active_spec().options["servers"] == ({"node0": 1}, {"node1": 1})
     assert {wk.host for wk in active.Pool().workers} == {"node0", "node1"}
     for h in net.hosts:
         assert h.python_processes(), f"no server on {h.name}"

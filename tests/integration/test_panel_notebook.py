@@ -49,8 +49,8 @@ def test_panel_tour_runs_against_the_test_hosts(net, registry_dir, tmp_path):
     assert lines[0].startswith("node0 | ok · Python "), lines
     assert lines[1].startswith("node1 | ok · Python "), lines
 
-    assert "ParallelPool(ncpus=0, servers=('node0:1', 'node1:1')): running, 2 workers" \
-        in _text(started), _text(started)
+    assert "ParallelPool(ncpus=0, servers=({'node0': 1, 'node1': 1},)): running, " \
+        "2 workers" in _text(started), _text(started)
     assert "%pathos pool remote node0:1 node1:1" in _text(equivalent)
     assert "sum(squares)" not in _text(mapped)        # no error
     live_text = _text(live)

@@ -19,7 +19,7 @@ def _calls(stats, name: str) -> int:
 
 
 def test_remote_workers_stats_come_back_merged_and_per_worker(net):
-    pool = ParallelPool(servers=("node0:1", "root@node1:1"), ncpus=0, python=PY)
+    pool = ParallelPool(servers={"node0": 1, "root@node1": 1}, ncpus=0, python=PY)
     pr.enable_profiling()
     try:
         offset = 3                                   # a closure, as in a notebook

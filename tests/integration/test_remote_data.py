@@ -40,7 +40,7 @@ def lock_at_1(i):
 
 @pytest.fixture
 def remote(net):
-    pool = ParallelPool(0, servers=("node0:2",), python=PY)
+    pool = ParallelPool(0, servers={"node0": 2}, python=PY)
     yield pool
     pool.clear()
 

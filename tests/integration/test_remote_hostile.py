@@ -75,7 +75,7 @@ def test_a_flood_of_output_outside_the_wire_is_summarised(net, caplog):
             os.write(2, b"raw line %d\n" % i)
         return n
 
-    pool = ParallelPool(servers=("node0:1",), ncpus=0, python=PY)
+    pool = ParallelPool(servers={"node0": 1}, ncpus=0, python=PY)
     assert pool.map(shout, [150]) == [150]
     pool.clear()                                   # the stream ends: the count is said
     deadline = time.monotonic() + 10

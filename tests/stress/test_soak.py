@@ -78,7 +78,7 @@ def _round(cycles: int, maps: int, remote: bool, mpi: bool) -> None:
             sum(x * x for x in range(i % 7 + 1))
     pool.clear()
     if remote:
-        rp = ParallelPool(servers=("node0:1", "node1:1"), ncpus=0, python=PY)
+        rp = ParallelPool(servers={"node0": 1, "node1": 1}, ncpus=0, python=PY)
         assert rp.map(_by_value, range(30)) == [x * x for x in range(30)]
         rp.clear()
     if mpi:

@@ -247,7 +247,7 @@ def test_start_and_stop_call_the_pool_in_the_background(make):
     assert "starting" in w.message.value
     gate.set()
     assert p.model.wait(10)
-    assert started == [("remote", 2, {"servers": ("node0:3",), "python": "python3.11"})]
+    assert started == [("remote", 2, {"servers": ({"node0": 3},), "python": "python3.11"})]
     assert w.start.disabled and not w.stop.disabled       # running
     assert "ParallelPool(fake): running" in w.pool.value
     w.stop.click()
