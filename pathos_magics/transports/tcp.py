@@ -162,7 +162,12 @@ class TCPTransport(Transport):
             raise ServerUnusable(
                 f"the server at {self.label} refused the secret (or has another one): "
                 "use the secret file it was started with, or pass secret=") from None
-        except (OSError, EOFError) as exc:
+        except EOFError:
+            sock.close()
+            raise ServerUnusable(f"no server answers at {self.label} (the connection "
+                                 "closed before the handshake: a tunnel whose server "
+                                 "is down, or a server that is full)") from None
+        except OSError as exc:
             sock.close()
             raise ServerUnusable(f"the server at {self.label} answered but did not "
                                  f"complete the handshake ({exc or type(exc).__name__}); "

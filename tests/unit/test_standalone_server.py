@@ -64,6 +64,8 @@ class Running:
             if self.proc.poll() is None:
                 self.proc.kill()
                 self.proc.wait(5)
+            for stream in (self.proc.stdin, self.proc.stdout, self.proc.stderr):
+                stream.close()
 
 
 def _start(argv: list[str], stdin: bytes | None = None) -> Running:
@@ -80,11 +82,13 @@ def _start(argv: list[str], stdin: bytes | None = None) -> Running:
         if sel.select(0.2):
             line = proc.stdout.readline().decode()
             if line.startswith("PATHOS_MAGICS_SERVER"):
+                sel.close()
                 return Running(proc, line)
             if not line:
                 break
     proc.kill()
     out, err = proc.communicate(timeout=10)
+    sel.close()
     raise AssertionError(f"the server did not start: {out!r} {err!r}")
 
 
