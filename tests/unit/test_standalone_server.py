@@ -301,3 +301,15 @@ def test_the_server_refuses_a_bad_port():
                            "--secret-stdin"], input="ab" * 16 + "\n",
                           capture_output=True, text=True, timeout=60)
     assert done.returncode == 2 and "0-65535" in done.stderr
+
+
+def test_a_server_that_stops_under_a_pool_leaves_the_local_workers(server):
+    pool = ParallelPool(servers=(server.address,), ncpus=1)
+    assert pool.map(abs, [-1, -2, -3, -4]) == [1, 2, 3, 4]
+    assert server.stop() == 0                   # its workers go with it
+    assert pool.map(abs, range(-20, 0)) == list(range(20, 0, -1))
+    deadline = time.monotonic() + 10            # each loss is seen by its reader
+    while [w.host for w in pool.workers] != ["localhost"]:
+        assert time.monotonic() < deadline, pool.workers
+        time.sleep(0.05)
+    pool.clear()
