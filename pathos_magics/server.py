@@ -27,7 +27,7 @@ class Server:
     ``ParallelPool(servers=("localhost:PORT",))`` through a tunnel, with the
     same secret.
 
-    Args:
+    Args (keyword-only; pathos's ``Server()`` takes none):
         port: the port on 127.0.0.1.
         workers: workers offered to a client (0: one per CPU).
         secret: the key (bytes, or hex text); default: the per-user secret
@@ -35,7 +35,7 @@ class Server:
         secret_file: that file (default ``~/.config/pathos_magics/server.key``).
     """
 
-    def __init__(self, port: int = 0, workers: int = 0, *,
+    def __init__(self, *, port: int = 0, workers: int = 0,
                  secret: Union[bytes, str, None] = None,
                  secret_file: Optional[str] = None) -> None:
         self._selector: Any = None

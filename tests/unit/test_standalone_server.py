@@ -231,7 +231,7 @@ def test_stop_on_eof(key_file):
 SERVER_SCRIPT = """
 import sys
 from pathos_magics.server import Server
-s = Server(0, 2, secret=sys.argv[1])
+s = Server(port=0, workers=2, secret=sys.argv[1])
 s.activate(onTimeout=lambda sel: True)
 print("PATHOS_MAGICS_SERVER port=%d pid=0 workers=2" % s.port, flush=True)
 import signal

@@ -15,7 +15,7 @@ How a host joins a pool::
     stdin -> authkey (hex line)                     transports/ssh/server.py:
          <- "PATHOS_MAGICS_SERVER port=P cpus=N"    listens on 127.0.0.1:P
     per worker: direct-tcpip channel to 127.0.0.1:P ->  fork a worker
-                HMAC challenge both ways                 worker.process_main
+                HMAC challenge both ways, "worker"       worker.process_main
     RUN / DONE ... over the channel (multiprocessing framing)
 
 The channels carry the same framing as a :mod:`multiprocessing.connection`
