@@ -4,9 +4,11 @@ pathos's functions and return types (a launcher, a pid, a port, a Tunnel),
 on :mod:`pathos_magics.connection` and :mod:`pathos_magics.secure`.  Process
 tables are read with ``ps`` and parsed here (no ``ps | grep`` pipeline);
 ``kill`` signals by pid.  ``serve`` starts this package's worker server
-(``python -m pathos_magics.server``) on a host: it binds a free port on the
-host's 127.0.0.1 and reads its authkey from stdin (never from a command
-line); it stops when its launcher is killed.
+(``pathos_server``'s module) on a host: it binds ``port`` (or a free one) on
+the host's 127.0.0.1 and reads its secret from stdin (never from a command
+line): by default the per-user secret file's, so that after
+``connect(host, port)`` a ``ParallelPool(servers=("localhost:LOCALPORT",))``
+joins it with no more said; it stops when its launcher is killed.
 """
 from __future__ import annotations
 
@@ -17,12 +19,12 @@ import signal
 import subprocess
 import sys
 import time
-import warnings
 from typing import Optional, Union
 
 from . import ssh
 from .connection import Pipe as _LocalPipe, PipeException
 from .secure import Copier, Pipe as _SecurePipe, Tunnel, TunnelException
+from .transports.ssh.secret import ensure_secret_file
 
 __all__ = ["copy", "execute", "kill", "getpid", "getppid", "getchild", "serve",
            "connect", "randomport"]
@@ -195,20 +197,22 @@ def serve(server: str, host: Optional[str] = None,
           python: Optional[str] = None):
     """Start a worker server on ``host`` (here if None); return its launcher.
 
-    The launcher gets ``port`` (where the server listens, on the host's
-    127.0.0.1), ``server_pid`` and ``authkey``.  ``kill()`` stops the server
-    and its workers.  The server picks its own free port: a ``port`` given
-    is only compared with it.  ``profile`` is not sourced (the command runs
-    in the login shell ssh gives).
+    The server (``pathos_server``'s) listens on the host's 127.0.0.1 at
+    ``port`` (None: a free one).  Its key is ``authkey``, else the per-user
+    secret file's here (made if missing), sent down its stdin.  The launcher
+    gets ``port``, ``server_pid`` and ``authkey``; ``kill()`` (or the end of
+    the launcher's stdin) stops the server and its workers.  ``profile`` is
+    not sourced (the command runs in the login shell ssh gives).
 
     Raises:
-        PipeException: the server did not start.
+        PipeException: the server did not start (e.g. the port is taken).
     """
     if server not in ("pathos_magics.server", "pathos-server", "pathos_server"):
         raise PipeException(f"serve() starts pathos_magics.server, not {server!r}.")
-    authkey = authkey or os.urandom(32)
+    authkey = authkey or ensure_secret_file()
     argv = [python or (sys.executable if host in (None, "") else "python3"),
-            "-m", "pathos_magics.server", "--workers", str(int(workers))]
+            "-m", "pathos_magics.transports.ssh.standalone", "--secret-stdin",
+            "--stop-on-eof", "--workers", str(int(workers)), "--port", str(int(port or 0))]
     launcher = _SecurePipe(host=host or "localhost") if host else _LocalPipe()
     launcher(command=argv, background=True)
     launcher.stdin = authkey.hex() + "\n"
@@ -220,9 +224,6 @@ def serve(server: str, host: Optional[str] = None,
     banner = _wait_banner(launcher)
     launcher.port, launcher.authkey = int(banner["port"]), authkey
     launcher.server_pid = int(banner.get("pid", 0))
-    if port is not None and int(port) != launcher.port:
-        warnings.warn(f"the server chose port {launcher.port} on {host or 'this host'} "
-                      f"(it binds a free port; {port} was not used)", stacklevel=2)
     return launcher
 
 

@@ -20,6 +20,7 @@ MODULES = {
     "pathos.core": ["copy", "execute", "kill", "getpid", "getppid", "getchild",
                     "serve", "connect", "randomport"],
     "pathos.selector": ["Selector"],
+    "pathos.server": ["Server"],
     "pathos.hosts": ["register", "get_profile", "get_profiles", "register_profiles"],
 }
 

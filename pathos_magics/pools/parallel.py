@@ -4,9 +4,11 @@
     pool.map(lambda x: x * 2, range(10_000))
 
 ``servers`` (see :mod:`.servers`): ``"host:port"`` is the address of a
-running server (skipped with a warning for now, see
-:func:`.servers.skip_addresses`), a host name is an ssh host, and
-``{"host": n}`` gives its worker count.
+running server (``pathos_server``, usually through a tunnel; see
+:mod:`pathos_magics.transports.tcp`), joined with ``secret=`` or the per-user
+secret file, a host name is an ssh host, and ``{"host": n}`` gives its
+worker count.  A server that does not answer (or refuses the secret) is a
+warning and the pool runs on the rest.
 
 One scheduler feeds every worker: ``ncpus`` local processes and, per server,
 the workers of a ``pathos-server`` reached over ssh (see
@@ -28,9 +30,11 @@ from .. import hosts as _hosts
 from ..errors import TransportError
 from ..transports.base import Transport
 from ..transports.process import ProcessTransport
+from ..transports.ssh.secret import parse_secret
 from ..transports.ssh.transport import SSHTransport
+from ..transports.tcp import TCPTransport
 from .base import AbstractPool, parse_nodes
-from .servers import ServerAddress, describe, parse_servers, skip_addresses
+from .servers import ServerAddress, describe, parse_servers, warn_skipped
 
 _log = logging.getLogger(__name__)
 
@@ -53,6 +57,9 @@ class ParallelPool(AbstractPool):
         accept_new_host_key: trust unknown host keys (default: refuse).
         connect_timeout: seconds for each ssh step (default 10).
         remote_dir: where packages are copied if a host lacks them.
+        secret: the key of the servers at addresses (bytes, or hex text;
+            default: the per-user secret file, see ``pathos_server --help``).
+        secret_file: that file, when not the default one.
         context: start method of the local processes.
         source: accepted for pathos compatibility and ignored (functions
             always travel by value, with dill).
@@ -77,6 +84,8 @@ class ParallelPool(AbstractPool):
             self._nodes = parse_nodes(args, kwds, self._default_nodes)
         self._id = kwds.pop("id", None)
         self._specs = specs
+        if kwds.get("secret") is not None:
+            kwds["secret"] = parse_secret(kwds["secret"])   # its repr hides it
         if specs:
             kwds["servers"] = describe(specs)
         self._kwds = kwds
@@ -84,7 +93,7 @@ class ParallelPool(AbstractPool):
         self._serve()
 
     def _transport_options(self) -> tuple[str, ...]:
-        return ("servers", "context", "source") + _SSH_OPTIONS
+        return ("servers", "context", "source", "secret", "secret_file") + _SSH_OPTIONS
 
     @property
     def name(self) -> str:
@@ -101,7 +110,7 @@ class ParallelPool(AbstractPool):
         out: list[tuple[Transport, int]] = []
         if self._nodes:
             out.append((ProcessTransport(self._kwds.get("context")), self._nodes))
-        skip_addresses([s for s in self._specs if isinstance(s, ServerAddress)])
+        out += self._join_servers([s for s in self._specs if isinstance(s, ServerAddress)])
         remote = [self._ssh_transport(s) for s in self._specs
                   if not isinstance(s, ServerAddress)]
         counts = _prepare_all(remote)
@@ -109,6 +118,21 @@ class ParallelPool(AbstractPool):
         if not out:
             raise ValueError("ParallelPool needs workers: give ncpus >= 1 or ssh hosts "
                              "(servers={'node1': 4}); no server in servers= was used")
+        return out
+
+    def _join_servers(self, addresses: list[ServerAddress]
+                      ) -> list[tuple[Transport, int]]:
+        """The running servers that answer; a warning for each other one."""
+        out: list[tuple[Transport, int]] = []
+        for address in addresses:
+            t = TCPTransport(address.host, address.port,
+                             secret=self._kwds.get("secret"),
+                             secret_file=self._kwds.get("secret_file"),
+                             connect_timeout=self._kwds.get("connect_timeout", 10.0))
+            try:
+                out.append((t, t.prepare()))
+            except TransportError as exc:
+                warn_skipped(address, str(exc))
         return out
 
     def _ssh_transport(self, spec: _hosts.HostSpec) -> SSHTransport:

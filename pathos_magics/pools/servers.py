@@ -150,27 +150,12 @@ class ServerSkippedWarning(UserWarning):
     """A server named in ``servers=`` is not used; the pool runs without it."""
 
 
-def skip_addresses(addresses: Iterable[ServerAddress],
-                   timeout: float = PROBE_TIMEOUT) -> None:
-    """Warn about each address: none is joined in this version.
-
-    A server that does not answer is skipped, as in pathos.  One that does
-    answer is skipped too: joining a running server by its address needs
-    its secret (a per-user secret file, or one the user passes), which
-    comes with the standalone server; until then start workers on a host
-    by naming it (``servers={'node1': 4}``).
-    """
+def warn_skipped(address: ServerAddress, why: str) -> None:
+    """Warn that the server at ``address`` is not used (``why``: the
+    transport's reason); the pool runs on the other workers, as in pathos."""
     import warnings
-    for address in addresses:
-        why = answers(address, timeout)
-        if why is not None:
-            msg = (f"no server answers at {address} ({why}); the pool runs on the "
-                   "other workers")
-        else:
-            msg = (f"a server answers at {address}, but joining a running server by "
-                   "address is not supported yet; the pool runs on the other workers "
-                   "(name an ssh host instead: servers={'node1': 4})")
-        warnings.warn(msg, ServerSkippedWarning, stacklevel=_callers_level())
+    warnings.warn(f"{why}; the pool runs on the other workers", ServerSkippedWarning,
+                  stacklevel=_callers_level())
 
 
 def ssh_words(words: Iterable[str]) -> tuple[str, ...]:

@@ -3,6 +3,7 @@ package shipping, version checks, the host registry."""
 from __future__ import annotations
 
 import glob
+import json
 import os
 import signal
 import subprocess
@@ -17,6 +18,7 @@ from pathos_magics import events as ev
 from pathos_magics import hosts, ssh, wire
 from pathos_magics.errors import PoolClosedError, TransportError
 from pathos_magics.pools.parallel import ParallelPool, RemotePool
+from pathos_magics.transports.ssh.protocol import INTENT_INFO, INTENT_WORKER
 from pathos_magics.transports.ssh.transport import ChannelConnection, SSHTransport
 
 pytestmark = pytest.mark.integration
@@ -263,6 +265,11 @@ def test_server_locally_binds_loopback_reads_key_from_stdin():
         with pytest.raises(AuthenticationError):
             Client(("127.0.0.1", port), authkey=b"wrong" * 8)
         conn = Client(("127.0.0.1", port), authkey=key)
+        conn.send_bytes(INTENT_INFO)                # what it offers, as JSON
+        assert json.loads(conn.recv_bytes())["workers"] == 1
+        conn.close()
+        conn = Client(("127.0.0.1", port), authkey=key)
+        conn.send_bytes(INTENT_WORKER)              # a worker, which says hello
         hello = wire.Channel(conn).recv()
         assert hello[0] == wire.HELLO
         conn.close()

@@ -89,13 +89,17 @@ def test_dead_servers_are_warnings_and_the_pool_runs_locally():
     assert len(pool.workers) == 2
 
 
-def test_an_answering_server_is_skipped_with_its_own_warning():
-    with socket.socket() as srv:
+def test_a_port_that_is_no_server_is_skipped_with_its_own_warning(tmp_path):
+    key = tmp_path / "server.key"
+    key.write_text("ab" * 32 + "\n")
+    key.chmod(0o600)
+    with socket.socket() as srv:          # accepts, never speaks
         srv.bind(("127.0.0.1", 0))
         srv.listen()
         address = f"127.0.0.1:{srv.getsockname()[1]}"
-        with pytest.warns(S.ServerSkippedWarning, match="not supported yet"):
-            pool = ParallelPool(servers=(address,), ncpus=1)
+        with pytest.warns(S.ServerSkippedWarning, match="did not complete the handshake"):
+            pool = ParallelPool(servers=(address,), ncpus=1, connect_timeout=1,
+                                secret_file=str(key))
     assert pool.pipe(abs, -4) == 4
 
 

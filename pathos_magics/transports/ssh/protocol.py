@@ -8,6 +8,11 @@ SERVER_TAG = "PATHOS_MAGICS_SERVER"    # the server's banner: port=... cpus=...
 AUTHKEY_TIMEOUT = 30.0      # seconds the server waits for the authkey on stdin
 HANDSHAKE_TIMEOUT = 10      # seconds a new connection has to authenticate
 
+# After the challenge (both ways) the client says what it wants, one message:
+INTENT_WORKER = b"worker"   # this connection becomes a worker (worker.process_main)
+INTENT_INFO = b"info"       # answer the server's info as JSON, then close:
+                            # {"workers": offered, "cpus", "pid", "python", "host"}
+
 ENV_REMOTE_DIR = "PATHOS_MAGICS_REMOTE_DIR"
 DEFAULT_REMOTE_DIR = "~/.cache/pathos_magics"
 

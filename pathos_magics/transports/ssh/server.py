@@ -13,16 +13,21 @@ Started by the kernel over ssh on each host (transport.py, bootstrap.py).  How i
     direct-tcpip channel to 127.0.0.1:41234, one per worker
                                           accept -> fork a worker process:
                                           HMAC challenge both ways with the
-                                          authkey, then worker.process_main
+                                          authkey; the client's intent
+                                          ("worker": worker.process_main;
+                                          "info": the worker count, as JSON)
     ssh channel closes (kernel gone) ->   stdin EOF: kill every worker, exit
 
 Nothing listens on a public address, a connection without the authkey is
 refused, and no worker outlives the server (each dies with its parent), so
-a host keeps no process once the kernel's connection is gone.
+a host keeps no process once the kernel's connection is gone.  The same
+server runs standalone (``pathos_server``, standalone.py): a fixed port, a
+per-user secret, until SIGTERM.
 """
 from __future__ import annotations
 
 import argparse
+import json
 import logging
 import os
 import select
@@ -33,7 +38,8 @@ import threading
 from typing import Optional
 
 from ...system import cpu_count, die_with_parent, stop_children
-from .protocol import AUTHKEY_TIMEOUT, HANDSHAKE_TIMEOUT, server_banner
+from .protocol import (AUTHKEY_TIMEOUT, HANDSHAKE_TIMEOUT, INTENT_INFO, INTENT_WORKER,
+                       server_banner)
 from .throttle import Throttle
 
 STOP_GRACE = 1.0           # SIGTERM, then SIGKILL after this long
@@ -82,11 +88,12 @@ class WorkerServer:
     """Accepts connections and forks one authenticated worker for each."""
 
     def __init__(self, sock: socket.socket, authkey: bytes, label: str,
-                 max_workers: int) -> None:
+                 max_workers: int, offered: Optional[int] = None) -> None:
         self.sock = sock
         self.authkey = authkey
         self.label = label
         self.max_workers = max_workers
+        self.offered = offered or max(1, max_workers // 2)   # told to who asks
         self.children: set[int] = set()
         self._count = 0
         # Any user of this host can connect: refusals are counted (the
@@ -95,26 +102,33 @@ class WorkerServer:
         self._throttle = Throttle(REFUSALS_SHOWN, REFUSALS_WINDOW)
 
     def serve(self) -> None:
+        """Accept until the socket is closed (the main thread: SIGCHLD reaps)."""
         signal.signal(signal.SIGCHLD, self._reap)
         self.sock.settimeout(_TICK)
-        while True:
-            self._report_refusals()
-            try:
-                conn, _ = self.sock.accept()
-            except TimeoutError:
-                continue
-            except OSError:
-                return
-            conn.settimeout(None)
-            # multiprocessing writes a big message as header + payload: with
-            # Nagle on, the payload's tail waits ~40 ms for a delayed ACK.
-            conn.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
-            self._reap()
-            if len(self.children) >= self.max_workers:
-                self._refuse("full")
-                conn.close()
-                continue
-            self._fork(conn)
+        while self.accept_one():
+            pass
+
+    def accept_one(self) -> bool:
+        """Take one connection (or wait one tick for it) and fork its
+        worker; False once the socket is closed."""
+        self._report_refusals()
+        try:
+            conn, _ = self.sock.accept()
+        except TimeoutError:
+            return True
+        except OSError:
+            return False
+        conn.settimeout(None)
+        # multiprocessing writes a big message as header + payload: with
+        # Nagle on, the payload's tail waits ~40 ms for a delayed ACK.
+        conn.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+        self._reap()
+        if len(self.children) >= self.max_workers:
+            self._refuse("full")
+            conn.close()
+            return True
+        self._fork(conn)
+        return True
 
     def _fork(self, conn: socket.socket) -> None:
         label = f"{self.label}-{self._count}"
@@ -124,11 +138,20 @@ class WorkerServer:
             code = 1
             try:
                 self.sock.close()
-                code = _worker_child(conn, self.authkey, label)
+                code = _worker_child(conn, self.authkey, label, self.info())
             finally:
                 os._exit(code)
         self.children.add(pid)
         conn.close()
+
+    def info(self) -> dict:
+        """What an ``info`` request is told: the workers this server offers."""
+        return {"workers": self.offered, "cpus": cpu_count(), "pid": os.getpid(),
+                "python": sys.version.split()[0], "host": socket.gethostname()}
+
+    def reap(self) -> None:
+        """Wait for the workers that have exited (without blocking)."""
+        self._reap()
 
     def _reap(self, *_: object) -> None:
         for pid in list(self.children):
@@ -173,12 +196,15 @@ def _was_refused(status: int) -> bool:
     return os.WIFSIGNALED(status) and os.WTERMSIG(status) == signal.SIGALRM
 
 
-def _worker_child(sock: socket.socket, authkey: bytes, label: str) -> int:
-    """In the forked child: authenticate the connection, then serve tasks."""
+def _worker_child(sock: socket.socket, authkey: bytes, label: str,
+                  info: dict) -> int:
+    """In the forked child: authenticate the connection, read the client's
+    intent, then serve tasks (or answer ``info`` and exit)."""
     from multiprocess.connection import (AuthenticationError, Connection,
                                          answer_challenge, deliver_challenge)
     from ... import worker
     signal.signal(signal.SIGCHLD, signal.SIG_DFL)   # nested pools reap their own
+    signal.signal(signal.SIGTERM, signal.SIG_DFL)   # a standalone server's handler
     die_with_parent()
     devnull = os.open(os.devnull, os.O_RDONLY)
     os.dup2(devnull, 0)                              # stdin belongs to the server
@@ -188,10 +214,17 @@ def _worker_child(sock: socket.socket, authkey: bytes, label: str) -> int:
     try:
         deliver_challenge(conn, authkey)
         answer_challenge(conn, authkey)
+        intent = conn.recv_bytes(64)
     except (AuthenticationError, EOFError, OSError):
         return REFUSED                  # the server logs it, within a budget
     finally:
         signal.alarm(0)
+    if intent == INTENT_INFO:
+        conn.send_bytes(json.dumps(info).encode())
+        return 0
+    if intent != INTENT_WORKER:
+        return REFUSED                  # not our client
+
     worker.process_main(conn, label)
     return 0
 
@@ -223,7 +256,8 @@ def main(argv: Optional[list[str]] = None) -> int:
     sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
     sock.bind(("127.0.0.1", 0))                 # loopback only, a free port
     sock.listen(64)
-    server = WorkerServer(sock, authkey, args.label, max_workers=2 * workers)
+    server = WorkerServer(sock, authkey, args.label, max_workers=2 * workers,
+                          offered=workers)
     print(server_banner(port=sock.getsockname()[1], pid=os.getpid(), cpus=cpu_count(),
                         python=sys.version.split()[0]), flush=True)
     threading.Thread(target=_watch_stdin, args=(server,), daemon=True,

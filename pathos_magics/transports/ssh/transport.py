@@ -15,7 +15,7 @@ How a host joins a pool::
     stdin -> authkey (hex line)                     transports/ssh/server.py:
          <- "PATHOS_MAGICS_SERVER port=P cpus=N"    listens on 127.0.0.1:P
     per worker: direct-tcpip channel to 127.0.0.1:P ->  fork a worker
-                HMAC challenge both ways                 worker.process_main
+                HMAC challenge both ways, "worker"       worker.process_main
     RUN / DONE ... over the channel (multiprocessing framing)
 
 The channels carry the same framing as a :mod:`multiprocessing.connection`
@@ -46,8 +46,8 @@ from ...ssh.session import SSHError, Session, get_session
 from ...system import split_user
 from ..base import ChannelWorker, Transport, WorkerSink
 from .bootstrap import boot_argv, package_tag, ship_packages
-from .protocol import (BOOT_TAG, DEFAULT_REMOTE_DIR, ENV_REMOTE_DIR, SERVER_TAG,
-                       parse_fields)
+from .protocol import (BOOT_TAG, DEFAULT_REMOTE_DIR, ENV_REMOTE_DIR, INTENT_WORKER,
+                       SERVER_TAG, parse_fields)
 from .throttle import Throttle
 
 _log = logging.getLogger(__name__)
@@ -255,6 +255,9 @@ class SSHTransport(Transport):
             (default ``~/.cache/pathos_magics``, or ``PATHOS_MAGICS_REMOTE_DIR``).
         connect_timeout: seconds for each connection step.
         label: prefix of worker labels (default: the host name).
+        authkey: the server's key (default: a fresh random one per launch;
+            ``tunneled_pathos_server`` gives the per-user secret, so that
+            other clients can join the server through a tunnel).
     """
 
     can_replace = True
@@ -262,8 +265,9 @@ class SSHTransport(Transport):
     def __init__(self, host: str, *, workers: Optional[int] = None,
                  python: str = "python3", accept_new_host_key: Optional[bool] = None,
                  remote_dir: Optional[str] = None, connect_timeout: float = 10.0,
-                 label: Optional[str] = None) -> None:
+                 label: Optional[str] = None, authkey: Optional[bytes] = None) -> None:
         self.host = host
+        self._authkey = authkey
         self.label = label or split_user(host)[1]
         self.name = f"ssh:{self.label}"
         self.workers = workers
@@ -287,6 +291,16 @@ class SSHTransport(Transport):
         if self.workers:
             return self.workers
         return self._server.cpus if self._server else 1
+
+    @property
+    def server_port(self) -> Optional[int]:
+        """The server's port on the host's 127.0.0.1 (None until it is up)."""
+        return self._server.port if self._server else None
+
+    @property
+    def server_pid(self) -> Optional[int]:
+        """The server's pid on the host (None until it is up)."""
+        return self._server.pid if self._server else None
 
     def prepare(self) -> int:
         """Connect and launch the server now; returns the worker count."""
@@ -335,7 +349,7 @@ class SSHTransport(Transport):
 
     def _try_launch(self, session: Session, private: str) -> Optional[RemoteServer]:
         """Start the server; None when the host needs our packages first."""
-        authkey = wire.new_authkey()
+        authkey = self._authkey or wire.new_authkey()
         chan = session.exec(shlex.join(boot_argv(self.python, private, self.label,
                                                  self.workers or 0)))
         try:
@@ -401,6 +415,7 @@ class SSHTransport(Transport):
         try:
             answer_challenge(conn, server.authkey)
             deliver_challenge(conn, server.authkey)
+            conn.send_bytes(INTENT_WORKER)
         except (AuthenticationError, EOFError, OSError) as exc:
             chan.close()
             raise TransportError(f"worker {label} on {self.host} failed to "
