@@ -1,4 +1,4 @@
-"""The scheduler's second layer: a worker was lost.
+"""The scheduler's third layer: a worker was lost.
 
 Its chunks go back to their maps (the one it was running split into single
 tasks, or, if it held one task, that task with one more attempt, see
@@ -17,7 +17,7 @@ from .. import events as ev
 from .. import tracebacks
 from ..errors import NoWorkersError, WorkerLostError
 from ..transports.base import WorkerHandle
-from .core import SchedulerCore
+from .replies import Replies
 from .blame import LossLedger
 from .tasks import Chunk, Map
 
@@ -26,8 +26,8 @@ _log = logging.getLogger(__name__)
 UNREACHABLE_GRACE = 1.0   # a worker we could not send to gets this long to say why
 
 
-class Recovery(SchedulerCore):
-    """Worker-loss handling, on top of the core."""
+class Recovery(Replies):
+    """Worker-loss handling, on top of the replies."""
 
     def __init__(self, *args: Any, **kwds: Any) -> None:
         # worker deaths per running map, for blame (weak: a map that ends goes)
