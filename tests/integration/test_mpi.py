@@ -640,6 +640,7 @@ def test_local_job_listens_on_loopback_only():
                   if not ipaddress.ip_address(addr.ip).is_loopback]
         assert not public, f"the job listens off this machine: {public}"
     finally:
+        pool.clear()
 
 
 def test_profiled_map_brings_every_ranks_stats_back():
