@@ -108,6 +108,12 @@ class ChannelWorker(WorkerHandle):
     def start_reader(self) -> None:
         self._reader.start()
 
+    def join_reader(self, timeout: float) -> None:
+        """Wait up to ``timeout`` for the reader to see the channel close
+        (a worker stopped before its reader started has none to wait for)."""
+        if self._reader.ident is not None:
+            self._reader.join(timeout)
+
     def _read(self) -> None:
         while self.read_one():
             pass

@@ -57,7 +57,7 @@ class TCPWorker(ChannelWorker):
             self.channel.send((wire.STOP,))
         except (OSError, ValueError):
             pass
-        self._reader.join(timeout)
+        self.join_reader(timeout)       # the worker exits and its channel closes
         self.kill()
 
     def kill(self) -> None:

@@ -73,11 +73,20 @@ def run_all(folder: str, out_dir: str) -> int:
 
 def text(cell) -> str:
     """What a cell showed, as text (streams, results, errors, widgets' text)."""
-    parts = []
+    parts: list[str] = []
+    streamed = False
     for out in cell.get("outputs", []):
         if out["output_type"] == "stream":
-            parts.append(out["text"])
-        elif out["output_type"] == "error":
+            # one print may arrive in pieces (the kernel flushes its stream
+            # on a timer): consecutive stream outputs are one text
+            if streamed:
+                parts[-1] += out["text"]
+            else:
+                parts.append(out["text"])
+            streamed = True
+            continue
+        streamed = False
+        if out["output_type"] == "error":
             parts.append(_ANSI.sub("", "\n".join(out["traceback"])))
             parts.append(f"{out['ename']}: {out['evalue']}")
         else:

@@ -127,7 +127,7 @@ class SSHWorker(ChannelWorker):
             self.channel.send((wire.STOP,))
         except (OSError, ValueError):
             pass
-        self._reader.join(timeout)      # the worker exits and its channel closes
+        self.join_reader(timeout)       # the worker exits and its channel closes
         self.kill()
 
     def kill(self) -> None:
