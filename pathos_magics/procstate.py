@@ -35,8 +35,10 @@ class StateTracker:
     def __init__(self) -> None:
         self.version = 0
         self._seen: Optional[tuple] = self._snapshot()
-        self._specs = _module_specs()       # (kept alive: their ids stay unique)
-        self._spec_ids = _spec_ids()
+        # the loaded modules and their specs, in sys.modules' order (the
+        # specs kept alive, so that their ids stay theirs)
+        self._names, self._specs = _loaded()
+        self._ids = list(map(id, self._specs))
         self._reloads: list[tuple[int, str]] = []    # (version, module name)
 
     def look(self) -> int:
@@ -63,48 +65,42 @@ class StateTracker:
         return os.getcwd(), env, tuple(sys.path)
 
     def _reloaded(self) -> list[str]:
-        """Modules whose spec changed since the last look (in load order)."""
-        ids = _spec_ids()
-        if ids == self._spec_ids:
-            return []                   # the usual case, checked in C: ~10 us
-        self._spec_ids = ids
-        changed = []
-        specs = self._specs
-        for name, module in list(sys.modules.items()):
-            spec = _spec(module)
-            old = specs.get(name)
-            if old is not spec:
-                if old is not None and spec is not None:
-                    changed.append(name)
-                specs[name] = spec
+        """Modules whose spec changed since the last look (in load order).
+
+        The usual cases are checked in C: nothing changed, or modules were
+        only added (they come last in sys.modules)."""
+        names, specs = _loaded()
+        ids = list(map(id, specs))
+        n = len(self._ids)
+        if ids == self._ids if len(ids) == n else ids[:n] == self._ids and names[:n] == self._names:
+            changed: list[str] = []
+        else:
+            before = dict(zip(self._names, self._ids))
+            changed = [name for name, i, spec in zip(names, ids, specs)
+                       if spec is not None and before.get(name, i) != i
+                       and getattr(spec, "origin", None) not in (None, "built-in", "frozen")]
+        self._names, self._specs, self._ids = names, specs, ids
         return changed
 
 
-def _spec(module: Any) -> Any:
-    # from the module's dict: a module-level __getattr__ (lazy loaders)
-    # must not run, or import things, on every map
-    namespace = getattr(module, "__dict__", None)
-    return namespace.get("__spec__") if isinstance(namespace, dict) else None
+_cache: tuple[list, list] = ([], [])     # (module names, their dicts), as last seen
+_get_spec = operator.itemgetter("__spec__")
+_NO_SPEC = {"__spec__": None}
 
 
-_namespaces: tuple[int, list] = (-1, [])     # (len(sys.modules), their dicts)
-_get_spec = operator.methodcaller("get", "__spec__")
-
-
-def _spec_ids() -> list[int]:
-    """The id of every loaded module's spec, in sys.modules' order, built in
+def _loaded() -> tuple[list[str], list[Any]]:
+    """The loaded modules' names and specs, in sys.modules' order, built in
     C from the modules' dicts (a reload re-runs a module in the same dict,
-    so the dicts are looked up again only when modules come or go)."""
-    global _namespaces
-    count, namespaces = _namespaces
-    if count != len(sys.modules):
-        namespaces = [getattr(m, "__dict__", None) or {} for m in list(sys.modules.values())]
-        _namespaces = (len(sys.modules), namespaces)
-    return list(map(id, map(_get_spec, namespaces)))
-
-
-def _module_specs() -> dict[str, Any]:
-    return {name: _spec(m) for name, m in list(sys.modules.items())}
+    so the dicts are looked up again only when modules come or go); a
+    spec is read from the dict so that no module-level __getattr__ (lazy
+    loaders) runs, or imports things, on every map."""
+    global _cache
+    names = list(sys.modules)
+    if names != _cache[0]:
+        modules = [sys.modules.get(name) for name in names]
+        _cache = (names, [d if isinstance(d := getattr(m, "__dict__", None), dict)
+                          and "__spec__" in d else _NO_SPEC for m in modules])
+    return names, list(map(_get_spec, _cache[1]))
 
 
 def apply(state: State) -> None:
