@@ -96,11 +96,20 @@ def _loaded() -> tuple[list[str], list[Any]]:
     loaders) runs, or imports things, on every map."""
     global _cache
     names = list(sys.modules)
-    if names != _cache[0]:
-        modules = [sys.modules.get(name) for name in names]
-        _cache = (names, [d if isinstance(d := getattr(m, "__dict__", None), dict)
-                          and "__spec__" in d else _NO_SPEC for m in modules])
-    return names, list(map(_get_spec, _cache[1]))
+    known, namespaces = _cache
+    if names != known:
+        n = len(known)
+        if len(names) > n and names[:n] == known:      # modules were only added
+            namespaces = namespaces + [_namespace(x) for x in names[n:]]
+        else:
+            namespaces = [_namespace(x) for x in names]
+        _cache = (names, namespaces)
+    return names, list(map(_get_spec, namespaces))
+
+
+def _namespace(name: str) -> dict:
+    namespace = getattr(sys.modules.get(name), "__dict__", None)
+    return namespace if isinstance(namespace, dict) and "__spec__" in namespace else _NO_SPEC
 
 
 def apply(state: State) -> None:

@@ -45,7 +45,9 @@ class Forker:
         If the caller is interrupted (Ctrl-C) while waiting, ``undo()`` runs
         once the start is over, so no process is left that nobody holds.
         """
-        if threading.current_thread() is self._thread:
+        if threading.current_thread() in (self._thread, threading.main_thread()):
+            # the main thread lives as long as the process (at its end it
+            # waits in threading._shutdown for the others): no hand-off
             return start()
         request = _Request(start, undo)
         self._ensure_thread()
