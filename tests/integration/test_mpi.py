@@ -662,3 +662,20 @@ def test_profiled_map_brings_every_ranks_stats_back():
         pr.disable_profiling()
         pr.clear_stats()
         pool.clear()
+
+
+def _rank_of_task(x):
+    import time
+    from mpi4py import MPI
+    time.sleep(0.3)
+    return MPI.COMM_WORLD.Get_rank()
+
+
+def test_a_few_long_tasks_go_one_to_each_rank():
+    # issue 10.1/10.2 on MPI ranks: 2 tasks on 2 worker ranks, one each
+    pool = _pool(2)
+    try:
+        for items in (range(2), iter(range(2))):
+            assert sorted(pool.map(_rank_of_task, items)) == [1, 2]
+    finally:
+        pool.clear()

@@ -366,3 +366,16 @@ def test_registry_round_trip_with_probe_drives_the_pool(net, registry_dir):
     hosts.probe("ghost")
     assert hosts.get("ghost").status == "unreachable"
     assert hosts.remove("ghost") and hosts.get("ghost") is None
+
+
+def test_a_few_long_tasks_go_one_to_each_remote_worker(net):
+    # issue 10.1 on ssh workers: 2 tasks on 2 hosts x 1 worker, one each
+    # (a lambda: it travels by value, the hosts cannot import this file)
+    pool = ParallelPool(servers={"node0": 1, "node1": 1}, ncpus=0, python=PY)
+    try:
+        for items in (range(2), iter(range(2))):          # a list, and a generator
+            ran_on = pool.map(lambda x: (__import__("time").sleep(0.3),
+                                         __import__("os").getpid())[1], items)
+            assert len(set(ran_on)) == 2, ran_on
+    finally:
+        pool.clear()

@@ -24,7 +24,8 @@ def _in_process():
         not threading.current_thread().name.startswith("pathos-thread")
 
 
-POOLS = [pytest.param(lambda: ProcessPool(4), id="process"),
+POOLS = [pytest.param(lambda: ProcessPool(4), id="fork"),
+         pytest.param(lambda: ProcessPool(4, context="spawn"), id="spawn"),
          pytest.param(lambda: ThreadPool(4), id="thread")]
 
 
