@@ -45,6 +45,16 @@ class Replies(SchedulerCore):
         else:
             _log.warning("unknown message %r from %s", tag, worker.label)
 
+    @staticmethod
+    def _returned(worker: WorkerHandle, chunk_id: int) -> Optional[Chunk]:
+        """The chunk ``worker`` gave back, out of its and its map's in-flight
+        count (under the lock); None if it was accounted for already (its
+        worker was lost meanwhile)."""
+        chunk = worker.inflight.pop(chunk_id, None)
+        if chunk is not None:
+            chunk.map.inflight -= 1
+        return chunk
+
     def _on_unrun(self, worker: WorkerHandle, chunk_id: int,
                   stale: Optional[str] = None) -> None:
         """A chunk came back not run: cancelled, or (``stale``: a global's
@@ -53,11 +63,10 @@ class Replies(SchedulerCore):
         map, a stray signal reached the worker; a stale worker gets the code
         again, with that global in it."""
         with self._lock:
-            chunk = worker.inflight.pop(chunk_id, None)
+            chunk = self._returned(worker, chunk_id)
             if chunk is None:
                 return
             m = chunk.map
-            m.inflight -= 1
             if stale is not None:
                 worker.stale_globals = worker.stale_globals | {stale}
                 worker.known_code.discard(m.id)
@@ -75,11 +84,10 @@ class Replies(SchedulerCore):
                 self._on_unloadable(worker, chunk_id, exc)
                 return
         with self._lock:
-            chunk = worker.inflight.pop(chunk_id, None)
+            chunk = self._returned(worker, chunk_id)
             if chunk is None:
                 return
             m = chunk.map
-            m.inflight -= 1
             if len(msg) > 6:            # a profiled chunk's stats
                 self._emit(ev.TaskStats, map_id=m.id, worker=worker.label, stats=msg[6])
             n = len(results)
@@ -116,11 +124,10 @@ class Replies(SchedulerCore):
         """A chunk's results came back but do not unpickle here: the map
         fails naming the task(s) and the error; the worker is fine."""
         with self._lock:
-            chunk = worker.inflight.pop(chunk_id, None)
+            chunk = self._returned(worker, chunk_id)
             if chunk is None:
                 return
             m = chunk.map
-            m.inflight -= 1
             if m.running:
                 self._fail(m, tracebacks.unloadable_result(chunk.start, chunk.items,
                                                           worker.label, exc))

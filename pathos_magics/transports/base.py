@@ -108,6 +108,16 @@ class ChannelWorker(WorkerHandle):
     def start_reader(self) -> None:
         self._reader.start()
 
+    def stop(self, timeout: float) -> None:
+        """Ask the worker to exit, wait up to ``timeout`` for its channel to
+        close, then close our end (which ends it if it has not)."""
+        try:
+            self.channel.send((wire.STOP,))
+        except (OSError, ValueError):
+            pass
+        self.join_reader(timeout)       # the worker exits and its channel closes
+        self.kill()
+
     def join_reader(self, timeout: float) -> None:
         """Wait up to ``timeout`` for the reader to see the channel close
         (a worker stopped before its reader started has none to wait for)."""

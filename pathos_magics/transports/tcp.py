@@ -52,14 +52,6 @@ class TCPWorker(ChannelWorker):
         super().__init__(label, wire.Channel(self.conn), sink, host=host)
         self.info: dict = {}
 
-    def stop(self, timeout: float) -> None:
-        try:
-            self.channel.send((wire.STOP,))
-        except (OSError, ValueError):
-            pass
-        self.join_reader(timeout)       # the worker exits and its channel closes
-        self.kill()
-
     def kill(self) -> None:
         # shutdown wakes our reader (a plain close would not) and the worker
         # reads EOF and exits.

@@ -122,14 +122,6 @@ class SSHWorker(ChannelWorker):
             return f"the ssh connection to {self.host} was lost"
         return default
 
-    def stop(self, timeout: float) -> None:
-        try:
-            self.channel.send((wire.STOP,))
-        except (OSError, ValueError):
-            pass
-        self.join_reader(timeout)       # the worker exits and its channel closes
-        self.kill()
-
     def kill(self) -> None:
         # The worker reads EOF on its socket and exits at once (worker.py).
         self.conn.close()
