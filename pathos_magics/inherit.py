@@ -44,7 +44,10 @@ import os
 import pickle
 import sys
 import threading
+import weakref
 from typing import Any, Optional
+
+from . import pages
 
 #: Types whose instances never change and that marshal writes exactly.
 _ATOMS = frozenset({int, float, complex, bool, str, type(None)})
@@ -129,32 +132,123 @@ def buffer_digest(obj: Any) -> Optional[bytes]:
 
     The memory is hashed in blocks of ``_BLOCK`` bytes, on several threads
     (hashlib lets go of the GIL), and the digest is that of the meaning and
-    the blocks' digests: the same value whatever the number of threads.
+    the blocks' digests: the same value whatever the number of threads.  A
+    numpy array hashed before keeps the digests of the blocks this process
+    has not written since (:mod:`pages`): only written blocks are hashed
+    again, so a big array nobody changed costs ~1 ms, not a read of it all.
     """
     got = _buffer_meta(obj)
     if got is None:
         return None
     meta, raw = got
     blocks = [raw[i:i + _BLOCK] for i in range(0, raw.nbytes, _BLOCK)] or [raw]
-    digests: list = [None] * len(blocks)
+    forks = pages.fork_count()          # before the reads: see _Memo
+    address = _array_address(obj)
+    digests = _known_digests(obj, address, raw.nbytes, forks)
+    if digests is None:
+        digests = [None] * len(blocks)
+    _hash_blocks(blocks, digests)
+    if address is not None:
+        _remember(obj, address, raw.nbytes, digests, forks)
+    return hashlib.sha256(meta + b"".join(digests)).digest()
+
+
+def _hash_blocks(blocks: list, digests: list) -> None:
+    """Fill in the digests still None, on up to ``_THREADS`` threads."""
+    todo = [i for i, d in enumerate(digests) if d is None]
 
     def work(first: int, step: int) -> None:
-        for i in range(first, len(blocks), step):
+        for i in todo[first::step]:
             # sha1: ~25% faster than sha256 here; the check guards against
             # a changed value, not an adversary (the kernel owns its workers)
             digests[i] = hashlib.sha1(blocks[i]).digest()
 
     # threads made for this call only: a pool made before a fork would be
     # dead in the worker
-    n = min(_THREADS, len(blocks))
+    n = min(_THREADS, len(todo))
     helpers = [threading.Thread(target=work, args=(i, n), daemon=True)
                for i in range(1, n)]
     for t in helpers:
         t.start()
-    work(0, n)
+    work(0, max(n, 1))
     for t in helpers:
         t.join()
-    return hashlib.sha256(meta + b"".join(digests)).digest()
+
+
+class _Memo:
+    """The block digests of one numpy array, as of ``forks`` forks.
+
+    They hold while the array is the same object (a weak reference: an
+    array freed and another made at the same address is not the same) over
+    the same memory, no fork happened since they were taken (the count is
+    read before hashing), and the pages under a block are still shared with
+    a forked process, so unwritten here since.  They are of the bytes only:
+    the meaning (dtype, shape) is hashed again at every call.  A block
+    written since the last fork stays this process's own: it is hashed at
+    every call until the next fork.
+    """
+
+    __slots__ = ("ref", "address", "nbytes", "digests", "forks")
+
+    def __init__(self, ref, address, nbytes, digests, forks) -> None:
+        self.ref, self.address, self.nbytes = ref, address, nbytes
+        self.digests, self.forks = digests, forks
+
+
+_MEMOS: dict[int, _Memo] = {}
+
+
+def _array_address(obj: Any) -> Optional[int]:
+    if type(obj) is not _numpy_array_type():
+        return None
+    return obj.__array_interface__["data"][0]
+
+
+def _known_digests(obj: Any, address: Optional[int], nbytes: int,
+                   forks: int) -> Optional[list]:
+    """The block digests still true of ``obj`` (None where a block must be
+    hashed again), or None when none are known."""
+    memo = _MEMOS.get(id(obj))
+    if (memo is None or address is None or memo.ref() is not obj
+            or memo.address != address or memo.nbytes != nbytes
+            or memo.forks != forks):
+        return None
+    clean = pages.unwritten_blocks(address, nbytes, _BLOCK)
+    if clean is None or len(clean) != len(memo.digests) or pages.fork_count() != forks:
+        return None
+    return [d if ok else None for d, ok in zip(memo.digests, clean)]
+
+
+def _remember(obj: Any, address: int, nbytes: int, digests: list, forks: int) -> None:
+    key = id(obj)
+    memo = _MEMOS.get(key)
+    if memo is not None and memo.ref() is obj and memo.address == address:
+        memo.nbytes, memo.digests, memo.forks = nbytes, digests, forks
+        return
+    # checked once per array: file and shared mappings change with no write
+    # by this process, so their pages say nothing
+    if not pages.supported() or not pages.private_anonymous(address, nbytes):
+        return
+    try:
+        ref = weakref.ref(obj, lambda r, key=key: _forget(key, r))
+    except TypeError:
+        return
+    _MEMOS[key] = _Memo(ref, address, nbytes, digests, forks)
+
+
+def _forget(key: int, ref: Any) -> None:
+    memo = _MEMOS.get(key)
+    if memo is not None and memo.ref is ref:
+        del _MEMOS[key]
+
+
+def _forget_all() -> None:
+    _MEMOS.clear()
+
+
+if hasattr(os, "register_at_fork"):
+    # a child's copies of the memos are out of date (the fork count moved)
+    os.register_at_fork(after_in_child=_forget_all)
 
 
 def _all_atoms(items: Any) -> bool:

@@ -20,7 +20,7 @@ NAME = "pathos_magics"
 
 #: Bottom first.  A module may import its own layer and those below it.
 LAYERS = [
-    ("errors", "system", "wire", "inherit", "events", "procstate", "classes", "unpicklable"),
+    ("errors", "system", "wire", "pages", "inherit", "events", "procstate", "classes", "unpicklable"),
     ("serialize",),
     ("worker", "tracebacks"),
     ("ssh",),                                   # the toolkit: knows nothing of pools
