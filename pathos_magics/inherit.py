@@ -276,12 +276,16 @@ class Namer:
     """The kernel's side, for one map's code: which big globals to name.
 
     Args:
-        excluded: names the receiving worker said were stale; shipped.
+        excluded: names the receiving worker said were stale: shipped, with
+            ``("keep", ...)`` ids so that the worker keeps what it gets.
     """
 
     def __init__(self, excluded: frozenset = frozenset()) -> None:
         self._excluded = excluded
         self._names: Optional[dict[int, str]] = None
+
+    def _named(self, name: str, kind: str, wanted: bytes) -> tuple:
+        return ("keep" if name in self._excluded else "inherited", name, kind, wanted)
 
     def _name_of(self, obj: Any) -> Optional[str]:
         if self._names is None:
@@ -289,13 +293,12 @@ class Namer:
             space = vars(main) if main is not None else {}
             self._names = {id(v): k for k, v in list(space.items())
                            if (type(v) in _TYPES or buffer_kind(v) is not None)
-                           and not k.startswith("_") and k not in _SKIP
-                           and k not in self._excluded}
+                           and not k.startswith("_") and k not in _SKIP}
         return self._names.get(id(obj))
 
     def persistent_id(self, obj: Any) -> Optional[tuple]:
         """("inherited", name, type name, digest) for a global worth
-        naming, else None."""
+        naming (or "keep": see ``excluded``), else None."""
         if type(obj) not in _TYPES:
             return self._buffer_id(obj)
         if len(obj) < MIN_LEN:
@@ -306,7 +309,7 @@ class Namer:
         fingerprint = _marshal(obj)
         if fingerprint is None or not _plain(obj, fingerprint):
             return None
-        return ("inherited", name, type(obj).__name__, _hash(fingerprint))
+        return self._named(name, type(obj).__name__, _hash(fingerprint))
 
     def _buffer_id(self, obj: Any) -> Optional[tuple]:
         kind = buffer_kind(obj)
@@ -316,12 +319,15 @@ class Namer:
         if name is None:
             return None
         wanted = buffer_digest(obj)
-        return None if wanted is None else ("inherited", name, kind, wanted)
+        return None if wanted is None else self._named(name, kind, wanted)
 
 
 # ------------------------------------------------------------ worker side
 
 _AT_FORK: Optional[dict] = None
+#: name -> (kind, digest, object): the last value of a named global shipped
+#: to this worker after it said its own copy was stale
+_KEPT: dict[str, tuple] = {}
 
 
 def capture_in_child() -> None:
@@ -330,28 +336,50 @@ def capture_in_child() -> None:
     global _AT_FORK
     main = sys.modules.get("__main__")
     _AT_FORK = dict(vars(main)) if main is not None else {}
+    _KEPT.clear()
+
+
+def keep(name: str, kind: str, wanted: bytes, obj: Any) -> Any:
+    """A named global's value, shipped because this worker's copy was
+    stale: kept, so the next maps name it again instead of shipping it
+    while the kernel's value stays the same."""
+    _KEPT[name] = (kind, wanted, obj)
+    return obj
+
+
+def _differs(obj: Any, kind: str, wanted: bytes) -> Optional[str]:
+    """Why ``obj`` is not the value the kernel has, or None if it is."""
+    if kind in _KINDS:
+        if type(obj) is not _KINDS[kind]:
+            return f"is a {type(obj).__name__}, not a {kind}"
+        mine = digest(obj)
+    else:
+        if buffer_kind(obj) != kind:
+            return f"is a {type(obj).__name__}, not a {kind}"
+        mine = buffer_digest(obj)
+    return None if mine == wanted else "has another value"
 
 
 def resolve(name: str, kind: str, wanted: bytes) -> Any:
     """This worker's own copy of a named global, if it has the value the
     kernel has; else :class:`Stale`.  Tasks get the object itself (a task
     that changes it in place changes it here only, and the next map's check
-    sees that)."""
+    sees that).  The copy from the fork is tried first, then the value last
+    shipped here (:func:`keep`; hashed again, as tasks may have changed it)."""
     if _AT_FORK is None or name not in _AT_FORK:
         raise Stale(name, "does not exist (not forked from the kernel)")
     obj = _AT_FORK[name]
-    if kind in _KINDS:
-        if type(obj) is not _KINDS[kind]:
-            raise Stale(name, f"is a {type(obj).__name__}, not a {kind}")
-        mine = digest(obj)
-    else:
-        if buffer_kind(obj) != kind:
-            raise Stale(name, f"is a {type(obj).__name__}, not a {kind}")
-        mine = buffer_digest(obj)
-    if mine != wanted:
-        raise Stale(name, "has another value")
-    return obj
+    why = _differs(obj, kind, wanted)
+    if why is None:
+        _KEPT.pop(name, None)            # the kernel went back to the fork's value
+        return obj
+    kept = _KEPT.get(name)
+    # a kept value shipped with another digest cannot match (short of a
+    # task writing the kernel's new value into it): not hashed
+    if kept is not None and kept[:2] == (kind, wanted) and _differs(kept[2], kind, wanted) is None:
+        return kept[2]
+    raise Stale(name, why)
 
 
-__all__ = ["Namer", "Stale", "capture_in_child", "resolve", "digest", "buffer_digest",
-           "buffer_kind"]
+__all__ = ["Namer", "Stale", "capture_in_child", "keep", "resolve", "digest",
+           "buffer_digest", "buffer_kind"]

@@ -164,6 +164,9 @@ def unwritten_blocks(address: int, nbytes: int, block: int) -> Optional[list[boo
     if data is None:
         return None
     clean = _clean_pages(data, count)
+    blocks = (nbytes + block - 1) // block
+    if all(clean) if isinstance(clean, list) else clean.all():
+        return [True] * blocks                    # the usual answer, at once
     out = []
     for start in range(0, nbytes, block):
         lo = (address + start) // PAGE - first

@@ -116,11 +116,10 @@ class _CodePickler(dill.Pickler):
         key = id(obj)
         if key in self._seen:
             return self._seen[key]
-        if self.namer is not None:
-            pid = self.namer.persistent_id(obj)
-            if pid is not None:          # the worker has it from the fork
-                self._seen[key] = pid
-                return pid
+        named = None if self.namer is None else self.namer.persistent_id(obj)
+        if named is not None and named[0] == "inherited":   # the worker has it
+            self._seen[key] = named
+            return named
         try:
             data, buffers = _pickle_apart(obj, _c_dump)
         except Exception:
@@ -128,7 +127,9 @@ class _CodePickler(dill.Pickler):
         if b"__main__" in data:          # holds notebook objects: dill's job
             return None
         self.bulk.append(Pickled(_C, data, buffers) if buffers else data)
-        self._seen[key] = len(self.bulk) - 1
+        index = len(self.bulk) - 1
+        # ("keep", ...): shipped to a worker whose copy was stale, which keeps it
+        self._seen[key] = index if named is None else ("kept",) + named[1:] + (index,)
         return self._seen[key]
 
     def reducer_override(self, obj: Any) -> Any:
@@ -195,13 +196,17 @@ class _CodeUnpickler(dill.Unpickler):
     def persistent_load(self, pid: Any) -> Any:
         # one object per id, as in the kernel: a global named twice stays one
         if pid not in self._loaded:
-            if type(pid) is tuple:
-                self._loaded[pid] = inherit.resolve(*pid[1:])
+            if type(pid) is not tuple:
+                self._loaded[pid] = self._load_bulk(pid)
+            elif pid[0] == "kept":
+                self._loaded[pid] = inherit.keep(*pid[1:4], self._load_bulk(pid[4]))
             else:
-                blob = self._bulk[pid]
-                self._loaded[pid] = (loads_data(blob) if isinstance(blob, Pickled)
-                                     else pickle.loads(blob))
+                self._loaded[pid] = inherit.resolve(*pid[1:])
         return self._loaded[pid]
+
+    def _load_bulk(self, index: int) -> Any:
+        blob = self._bulk[index]
+        return loads_data(blob) if isinstance(blob, Pickled) else pickle.loads(blob)
 
 
 #: What :func:`dumps_code` makes: ((dill blob, C-pickled bulky globals),

@@ -68,7 +68,7 @@ class Replies(SchedulerCore):
                 return
             m = chunk.map
             if stale is not None:
-                worker.stale_globals = worker.stale_globals | {stale}
+                m.stale[worker.label] = m.stale.get(worker.label, frozenset()) | {stale}
                 worker.known_code.discard(m.id)
             if m.running:
                 m.retry.appendleft(chunk)

@@ -91,6 +91,9 @@ class Map:
         # serialize.dumps_code's payloads: None for workers that get every
         # value, else by the globals a forked worker said it has not got
         self.codes: dict[Any, tuple] = {}
+        # per worker label: the globals it said it holds another value of;
+        # this map ships them to it, and it keeps them for the next maps
+        self.stale: dict[str, frozenset] = {}
         self.t_task: Optional[float] = None
         self.item_bytes: Optional[float] = None   # pickled size of an item, sampled
         self.done = 0
@@ -185,8 +188,10 @@ class Map:
     def code_for(self, worker: Optional[WorkerHandle]) -> tuple:
         """The function as ``worker`` takes it: a forked worker gets big
         notebook globals by name (it holds them already), save those it
-        said were stale.  Pickled once per kind of worker."""
-        key = worker.stale_globals if worker is not None and worker.forked else None
+        said were stale (those go with their value, which it keeps).
+        Pickled once per kind of worker."""
+        key = (self.stale.get(worker.label, frozenset())
+               if worker is not None and worker.forked else None)
         if key not in self.codes:
             namer = None if key is None else inherit.Namer(key)
             self.codes[key] = serialize.dumps_code(self.func, namer)

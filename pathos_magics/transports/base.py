@@ -30,8 +30,6 @@ class WorkerHandle:
             False when payloads must be serialized.
         forked: forked from this process, so it may hold the notebook's
             globals already (see inherit.py).
-        stale_globals: names of globals it said it holds another value of;
-            they are shipped to it.
     """
 
     in_process = False
@@ -44,7 +42,6 @@ class WorkerHandle:
         self.pid = pid
         self.transport: Optional["Transport"] = None
         self.forked = False
-        self.stale_globals: frozenset[str] = frozenset()
         self.lost = False
         self.unreachable = False     # a send failed; loss handling pending
         self.heard = time.monotonic()   # last message from it (liveness check)

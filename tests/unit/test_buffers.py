@@ -24,6 +24,7 @@ def main_ns(monkeypatch):
     module = types.ModuleType("__main__")
     monkeypatch.setitem(sys.modules, "__main__", module)
     monkeypatch.setattr(inherit, "_AT_FORK", None)
+    monkeypatch.setattr(inherit, "_KEPT", {})
     return vars(module)
 
 
@@ -231,11 +232,18 @@ SCRIPT = textwrap.dedent('''
         assert (shipped[-1] < 10_000) == inherits, shipped
         BIG[7] = -1.0                                 # the kernel changes it in place
         assert pool.map(get, [7] * 4) == [-1.0] * 4
+        assert shipped[-1] > BIG.nbytes                # to each stale worker...
+        assert pool.map(get, [7] * 4) == [-1.0] * 4
+        assert (shipped[-1] < 10_000) == inherits, shipped   # ...which keeps it
         def spoil(i):                                 # a task changes a worker's copy
             BIG[9] = 99.0
             return float(BIG[9])
         assert pool.map(spoil, range(4)) == [99.0] * 4
         assert pool.map(get, [9] * 4) == [9.0] * 4
+        BIG = BIG * 2                                 # a new array under the name
+        assert pool.map(get, [7, 9] * 2) == [-2.0, 18.0] * 2
+        assert pool.map(get, [7, 9] * 2) == [-2.0, 18.0] * 2
+        assert (shipped[-1] < 10_000) == inherits, shipped
         pool.clear()
         print("OK")
 ''')

@@ -26,6 +26,7 @@ def forked(main_ns, monkeypatch):
     def fork():
         inherit.capture_in_child()
     monkeypatch.setattr(inherit, "_AT_FORK", None)
+    monkeypatch.setattr(inherit, "_KEPT", {})
     return fork
 
 
@@ -112,11 +113,36 @@ def test_what_is_never_named(main_ns, value):
     assert pid_of(value) is None
 
 
-def test_unbound_private_history_and_stale_names_are_not_named(main_ns):
+def test_unbound_private_and_history_names_are_not_named(main_ns):
     main_ns.update(In=["x"] * 300, _oh=list(range(300)), A=list(range(300)))
     assert pid_of(main_ns["In"]) is None and pid_of(main_ns["_oh"]) is None
     assert pid_of(list(range(300))) is None            # bound to no name
-    assert pid_of(main_ns["A"], excluded=frozenset({"A"})) is None
+    # a name a worker said was stale goes with its value, to be kept
+    assert pid_of(main_ns["A"], excluded=frozenset({"A"}))[:2] == ("keep", "A")
+
+
+def test_a_value_shipped_to_a_stale_worker_is_kept_while_it_holds(main_ns, forked):
+    main_ns["A"] = list(range(1000))
+    forked()
+    main_ns["A"] = new = [float(i) for i in range(1000)]        # the kernel's change
+    with pytest.raises(inherit.Stale):
+        inherit.resolve(*pid_of(new)[1:])
+    exec("def f(i):\n    return A[i]\n", main_ns)
+    payload = serialize.dumps_code(main_ns["f"], inherit.Namer(frozenset({"A"})))
+    assert len(payload[0][1]) == 1                             # the value travels
+    shipped = serialize.loads_code(payload)
+    kept = shipped.__globals__["A"]
+    assert kept == new and kept is not new
+    # the next maps name it again, and the worker takes what it kept
+    for _ in range(2):
+        assert inherit.resolve(*pid_of(new)[1:]) is kept
+    kept[3] = "a task wrote here"                               # in this worker only
+    with pytest.raises(inherit.Stale):
+        inherit.resolve(*pid_of(new)[1:])
+    # the kernel back at the fork's value: the fork's copy, and nothing kept
+    main_ns["A"] = old = list(range(1000))
+    assert inherit.resolve(*pid_of(old)[1:]) is inherit._AT_FORK["A"]
+    assert "A" not in inherit._KEPT
 
 
 def test_the_code_payload_names_the_global_instead_of_carrying_it(main_ns):
@@ -173,6 +199,12 @@ SCRIPT = textwrap.dedent('''
         BIG[0] = 0.0
         assert [type(x) for x in pool.map(get, [0, 0, 0, 0])] == [float] * 4
         assert last_shipped() > 100_000
+        # what was shipped is kept: the next map names it again
+        assert [type(x) for x in pool.map(get, [0, 0, 0, 0])] == [float] * 4
+        assert (last_shipped() == 0) == inherits, shipped
+        # a task that changes the kept copy: the next map still sees the kernel's
+        assert set(pool.map(spoil, range(8))) == {"spoiled"}
+        assert pool.map(lambda i: BIG[1], range(8)) == [1] * 8
         BIG[0] = 0
         assert [type(x) for x in pool.map(get, [0, 0, 0, 0])] == [int] * 4
 
