@@ -14,7 +14,8 @@ read stale values once the notebook changes the global.  Here:
 * the worker takes the object bound to that name in its own ``__main__``
   (as it was at the fork), and uses it only if its type and digest match;
   otherwise it answers "stale" and the scheduler sends that map's code again
-  with the value in it (:class:`Stale`).
+  with the value in it (:class:`Stale`), which the worker keeps: the next
+  maps name it again, and the worker checks the kept value the same way.
 
 So the check compares what the worker really holds with what the kernel
 really has, whenever the fork was and whatever ran in the worker since.
@@ -27,7 +28,9 @@ Buffers (a numpy array, bytes, bytearray, array.array, memoryview) of at
 least ``MIN_BYTES`` are named the same way, by a digest of their raw memory
 and of what gives it meaning (type, numpy dtype, shape, strides, the array
 typecode or memoryview format), hashed straight from the object's memory:
-no copy.  numpy is never imported here: an array can only exist once the
+no copy.  A numpy array's block digests are remembered, and hold while
+:mod:`pages` shows its pages unwritten since: an unchanged 400 MB array
+costs ~1 ms a map on each side, not ~0.2 s of hashing.  numpy is never imported here: an array can only exist once the
 notebook imported it.  Arrays of Python objects (dtype ``object``) and
 non-contiguous views are not named.
 
