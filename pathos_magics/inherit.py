@@ -226,7 +226,9 @@ def _remember(obj: Any, address: int, nbytes: int, digests: list, forks: int) ->
     key = id(obj)
     memo = _MEMOS.get(key)
     if memo is not None and memo.ref() is obj and memo.address == address:
-        memo.nbytes, memo.digests, memo.forks = nbytes, digests, forks
+        # a new memo, not the old one changed: a thread reading it meanwhile
+        # sees the digests with the fork count they go with
+        _MEMOS[key] = _Memo(memo.ref, address, nbytes, digests, forks)
         return
     # checked once per array: file and shared mappings change with no write
     # by this process, so their pages say nothing

@@ -138,7 +138,8 @@ def private_anonymous(address: int, nbytes: int) -> bool:
                 if low > covered:
                     return False                      # a hole in the range
                 path = fields[5].strip() if len(fields) > 5 else ""
-                if fields[1][3] != "p" or path not in ("", "[heap]"):
+                anonymous = path in ("", "[heap]") or path.startswith("[anon:")
+                if fields[1][3] != "p" or not anonymous:
                     return False
                 covered = high
                 if covered >= end:
