@@ -220,6 +220,33 @@ def test_cache_shares_the_job_until_clear():
     assert b.map(abs, [-3]) == [3]
 
 
+def _mpich_shm() -> set[str]:
+    return {n for n in os.listdir("/dev/shm") if n.startswith("mpich_shm_")}
+
+
+def test_a_clear_leaves_no_shared_memory_behind():
+    # MPICH removes its /dev/shm segments in MPI_Finalize: a rank killed
+    # while it leaves (as the first rank's exit used to trigger) leaves
+    # them, 2-4 MB of RAM each, until the machine restarts
+    before = _mpich_shm()
+    for nodes in (1, 2, 3, 2, 3):
+        pool = _pool(nodes)
+        assert pool.map(abs, [-1, -2, -3, -4]) == [1, 2, 3, 4]
+        old = _job_pids(pool)
+        pool.clear()
+        assert _gone(old)
+    assert _mpich_shm() - before == set()
+    # nor a job torn down because a rank died (killed before MPI_Finalize)
+    pool = _pool(2)
+    assert pool.map(abs, [-1]) == [1]
+    os.kill(pool.workers[0].pid, signal.SIGKILL)
+    assert pool.map(abs, [-1, -2, -3]) == [1, 2, 3]       # on a new job
+    old = _job_pids(pool)
+    pool.clear()
+    assert _gone(old)
+    assert _mpich_shm() - before == set()
+
+
 # ---------------------------------------------------------------- failures
 
 def _die_once(x, marker):
@@ -452,6 +479,7 @@ ORPHAN_SCRIPT = textwrap.dedent('''
 
 
 def test_job_ends_when_its_kernel_is_killed(tmp_path):
+    before = _mpich_shm()
     script = tmp_path / "kernel.py"
     script.write_text(ORPHAN_SCRIPT)
     kernel = subprocess.Popen([sys.executable, str(script)], stdout=subprocess.PIPE,
@@ -467,6 +495,7 @@ def test_job_ends_when_its_kernel_is_killed(tmp_path):
     # the relay sees its link drop and aborts the job: nothing lingers
     assert _gone(job + ranks, timeout=15), [_cmdline(psutil.Process(p)) for p in
                                             job + ranks if _alive(p)]
+    assert _mpich_shm() - before == set()       # not even MPICH's files
 
 
 # ---------------------------------------------------------------- start errors

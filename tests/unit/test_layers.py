@@ -157,7 +157,8 @@ def test_no_private_name_is_imported_across_modules():
                               "transports.ssh.protocol", "transports.ssh.server",
                               "transports.ssh.throttle")),
     ("pathos_magics.mpi", ("mpi", "transports", "transports.mpi",
-                           "transports.mpi.protocol", "transports.mpi.job")),
+                           "transports.mpi.protocol", "transports.mpi.shm",
+                           "transports.mpi.job")),
 ])
 def test_entry_points_load_only_their_side(entry, allowed):
     code = (f"import sys, {entry}; print(' '.join(sorted(m for m in sys.modules "

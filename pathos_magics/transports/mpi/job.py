@@ -46,6 +46,7 @@ import threading
 import time
 from typing import Any, Optional
 
+from . import shm
 from .protocol import (INVITATION_TIMEOUT, PREFIX, TAG_BYE, TAG_MSG, pack_frame,
                        parse_invitation)
 
@@ -220,7 +221,7 @@ class _Relay:
         # Otherwise the kernel died: end the job now, no rank may linger.
         if self.kernel_closing.is_set() and self.finished.wait(DRAIN_TIMEOUT):
             return
-        self.comm.Abort(1)
+        self._abort()
 
     def _upstream(self) -> None:
         """ranks -> kernel, until every worker rank said bye."""
@@ -232,7 +233,7 @@ class _Relay:
             message = self.comm.Improbe(MPI.ANY_SOURCE, MPI.ANY_TAG, status)
             if message is None:
                 if os.getppid() != ppid or self._rank_death_overdue():
-                    self.comm.Abort(1)       # no rank may wait for a dead one
+                    self._abort()            # no rank may wait for a dead one
                 backoff.sleep()
                 continue
             backoff.reset()
@@ -245,8 +246,15 @@ class _Relay:
             try:
                 self.conn.send_bytes(frame)
             except OSError:
-                self.comm.Abort(1)      # the kernel is gone: end the job
+                self._abort()           # the kernel is gone: end the job
 
+
+    def _abort(self) -> None:
+        """End the whole job.  MPI_Abort skips MPI_Finalize, which removes
+        MPICH's shared memory files: remove them first (every rank here has
+        them open already, and keeps its memory)."""
+        shm.remove(shm.mpich_segments([os.getpid()]))
+        self.comm.Abort(1)
 
     def _rank_death_overdue(self) -> bool:
         died = self.rank_died_at

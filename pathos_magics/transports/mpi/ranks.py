@@ -12,8 +12,10 @@ import os
 import select
 import signal
 import threading
+import time
 from typing import Callable, Optional
 
+from . import shm
 from .launcher import pidfd_works
 
 _log = logging.getLogger(__name__)
@@ -47,6 +49,7 @@ class LocalRanks:
                     self._first.append(pid)          # already gone
         self._thread = threading.Thread(target=self._watch, daemon=True,
                                         name="pathos-mpi-watch")
+        self.segments = shm.mpich_segments(self.pids)   # the ranks are up
 
     def start(self) -> None:
         if self._fds and not self._first:
@@ -93,7 +96,34 @@ class LocalRanks:
                     except (ProcessLookupError, PermissionError):
                         pass
 
+    def all_ended(self, count: int, timeout: float) -> bool:
+        """Whether all ``count`` ranks of the job run here and have all
+        exited, waiting up to ``timeout`` (False at once without pidfds)."""
+        with self._lock:
+            fds = list(self._fds)
+        if not fds or len(fds) != count:
+            return False
+        poller = select.poll()
+        for fd in fds:
+            poller.register(fd, select.POLLIN)
+        deadline = time.monotonic() + timeout
+        ended: set[int] = set()
+        while len(ended) < len(fds):
+            left = deadline - time.monotonic()
+            if left <= 0:
+                return False
+            ended.update(fd for fd, _ in poller.poll(left * 1000))
+            for fd in ended:
+                try:
+                    poller.unregister(fd)
+                except KeyError:
+                    pass
+        return True
+
     def close(self) -> None:
+        """After the job ended: let go of the pidfds, and remove MPICH's
+        shared memory files, which a rank killed before MPI_Finalize leaves
+        in /dev/shm (RAM) until the machine restarts."""
         self._stop.set()
         if self._thread.is_alive():
             self._thread.join(1.0)
@@ -101,3 +131,4 @@ class LocalRanks:
             for fd in self._fds:
                 os.close(fd)
             self._fds = {}
+        shm.remove(self.segments)

@@ -195,14 +195,43 @@ class _Job:
                 self.send(0, (BYE,))
             except OSError:
                 pass
-        try:
-            self.proc.wait(max(0.0, timeout))
-        except subprocess.TimeoutExpired:
+        ended = self._ranks_ended(timeout)
+        if not ended:
             _log.warning("the MPI job (mpiexec pid %s) did not stop within "
                          "%.1fs; ending it", self.proc.pid, timeout)
-        self.teardown()
+        # every rank gone: a launcher still there has nothing left to clean
+        # up, and gforker's answer to SIGTERM can take a second
+        self.teardown(grace=0.0 if ended else 1.0)
         if not self.ended.wait(EXIT_WAIT):
             _log.warning("the MPI job's link did not close after the job ended")
+
+    def on_rank_death(self) -> None:
+        """A rank here exited: end the job, no rank may wait for a dead one.
+        Not while closing: the ranks are leaving one by one, each through
+        MPI_Finalize, which MPICH needs to remove its shared memory files
+        (/dev/shm/mpich_shm_*); a kill then would leave them behind.
+        close() bounds that wait itself."""
+        if not self.closing:
+            self.end_processes(0.5)
+
+    def _ranks_ended(self, timeout: float) -> bool:
+        """Wait for the job to end by itself.  When every rank runs here,
+        the ranks' own exits say so: MPICH's gforker launcher at times
+        takes a second more to notice them, and ending it then loses
+        nothing."""
+        deadline = time.monotonic() + max(0.0, timeout)
+        ranks = 1 + len(self.workers)                  # the relay, the workers
+        if self.ranks is not None and self.ranks.all_ended(ranks, timeout):
+            try:
+                self.proc.wait(min(0.2, max(0.0, deadline - time.monotonic())))
+            except subprocess.TimeoutExpired:
+                pass
+            return True
+        try:
+            self.proc.wait(max(0.0, deadline - time.monotonic()))
+        except subprocess.TimeoutExpired:
+            return False
+        return True
 
     def kill(self, reason: str) -> None:
         """End the job now; its workers are reported lost with ``reason``."""
@@ -368,7 +397,7 @@ class MpiTransport(Transport):
         pids = [w.pid for w in job.workers.values() if w.host == here]
         if job.relay.get("host") == here:
             pids.append(job.relay.get("pid"))
-        job.ranks = LocalRanks(pids, lambda: job.end_processes(0.5))
+        job.ranks = LocalRanks(pids, job.on_rank_death)
         job.ranks.start()
         reader = threading.Thread(target=job.read, args=(sink,), daemon=True,
                                   name=f"pathos-mpi-reader-{proc.pid}")
