@@ -1,7 +1,8 @@
 """Issue 10's workloads in a real kernel (nbclient): a few long tasks on
 Pool() and %%pmap, an --async map then another, a kept imap over an endless
-input, and the kernel's process state (chdir, environment, reload) as the
-workers see it."""
+input, a big numpy global (unchanged, changed in place, rebound), and the
+kernel's process state (chdir, environment, reload) as the workers see
+it."""
 from __future__ import annotations
 
 import pytest
@@ -40,6 +41,33 @@ print('imap', first[-1], (psutil.Process().memory_info().rss - rss) < 50e6,
       Pool().map(abs, [-1, -2]))
 it.close()
 """,
+    """\
+import numpy as np
+from pathos_magics import inherit
+BIG = np.arange(6_000_000, dtype=np.float64)          # 48 MB, 6 blocks
+hashed = []
+_hash_blocks = inherit._hash_blocks
+def _count(blocks, digests):
+    hashed.append(sum(d is None for d in digests))
+    _hash_blocks(blocks, digests)
+inherit._hash_blocks = _count
+runs = [Pool().map(lambda i: float(BIG[i]), [1, 2, 3, 4]) for _ in range(3)]
+print('array shipped', runs)
+""",
+    """\
+Pool().clear()                            # new workers: forked with BIG
+Pool().map(abs, range(4))
+runs = [Pool().map(lambda i: float(BIG[i]), [1, 2, 3, 4]) for _ in range(3)]
+print('array forked', runs[-1], hashed[-1])
+""",
+    "BIG[2] = -1.0\nprint('array changed', Pool().map(lambda i: float(BIG[i]), [1, 2, 3, 4]))",
+    """\
+BIG = BIG * 2
+print('array rebound', Pool().map(lambda i: float(BIG[i]), [1, 2, 3, 4]),
+      Pool().map(lambda i: float(BIG[i]), [1, 2, 3, 4]))
+""",
+    "%%pmap -o got i in [1, 2, 3]\nfloat(BIG[i])",
+    "print('array pmap', got)\ninherit._hash_blocks = _hash_blocks",
     """\
 os.makedirs('sub', exist_ok=True)
 os.chdir('sub')
@@ -80,6 +108,17 @@ def test_an_async_pmap_does_not_hold_up_the_next(stdout):
 
 def test_a_kept_imap_over_count_stays_small_and_holds_nothing_up(stdout):
     assert "imap 9 True [1, 2]" in stdout
+
+
+def test_a_big_array_is_checked_not_shipped_and_changes_are_seen(stdout):
+    # created after the workers: shipped (and kept by the workers)
+    assert "array shipped " + str([[1.0, 2.0, 3.0, 4.0]] * 3) in stdout
+    # held by workers forked after it: not hashed again in the kernel (the
+    # pages say it is unwritten since the fork); every change reaches them
+    assert "array forked [1.0, 2.0, 3.0, 4.0] 0" in stdout
+    assert "array changed [1.0, -1.0, 3.0, 4.0]" in stdout
+    assert "array rebound [2.0, -2.0, 6.0, 8.0] [2.0, -2.0, 6.0, 8.0]" in stdout
+    assert "array pmap [2.0, -2.0, 6.0]" in stdout
 
 
 def test_workers_see_the_kernels_folder_environment_and_reloads(stdout):
