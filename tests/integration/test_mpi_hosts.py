@@ -48,6 +48,7 @@ def cluster(net, tmp_path):
     subnet = net.hosts[0].gateway.rsplit(".", 1)[0] + ".0/24"
     for h in net.hosts:
         _run(h.exec_argv("ip", "route", "add", subnet, "via", h.gateway))
+    before = _mpich_shm()
     try:
         yield dict(hosts=str(hostfile), listen=net["node0"].gateway,
                    launcher_args=["-launcher", "ssh", "-launcher-exec", str(wrap),
@@ -55,6 +56,27 @@ def cluster(net, tmp_path):
     finally:
         for h in net.hosts:
             _run(h.exec_argv("ip", "route", "del", subnet), check=False)
+        # ranks killed with their "host" leave MPICH's /dev/shm files (a real
+        # host's restart clears them; these hosts share this machine's)
+        for name in _mpich_shm() - before - _mapped_shm():
+            os.unlink(os.path.join("/dev/shm", name))
+
+
+def _mpich_shm() -> set[str]:
+    return {n for n in os.listdir("/dev/shm") if n.startswith("mpich_shm_")}
+
+
+def _mapped_shm() -> set[str]:
+    """The MPICH files some live process still maps."""
+    found = set()
+    for pid in filter(str.isdigit, os.listdir("/proc")):
+        try:
+            with open(f"/proc/{pid}/maps") as fh:
+                found |= {line.rsplit("/", 1)[-1].split()[0] for line in fh
+                          if "/dev/shm/mpich_shm_" in line}
+        except OSError:
+            continue
+    return found
 
 
 def _run(argv, check=True):
