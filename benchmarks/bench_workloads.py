@@ -236,28 +236,38 @@ def run_child(lib: str, workload: str) -> dict:
 
 def measure_once(lib: str, workload: str) -> dict:
     """One run in a fresh interpreter, in a session of its own, so that a
-    run cut short leaves none of its pool's processes behind."""
-    proc = subprocess.Popen([sys.executable, __file__, "--child", lib, workload],
-                            stdout=subprocess.PIPE, stderr=subprocess.PIPE,
-                            text=True, start_new_session=True)
-    try:
-        out, err = proc.communicate(timeout=300)
-    except subprocess.TimeoutExpired:
-        os.killpg(proc.pid, signal.SIGKILL)
-        out, err = proc.communicate(timeout=30)
-        if workload != "W7":
-            raise SystemExit(f"{lib} {workload} took over 300 s:\n{err[-2000:]}")
-    finally:
+    run cut short leaves none of its pool's processes behind.  Its figures
+    are its first JSON line: then the session is ended (a pool's workers
+    that outlive the run, holding its stdout, would delay EOF for good)."""
+    import tempfile
+    with tempfile.TemporaryFile("w+") as err:
+        proc = subprocess.Popen([sys.executable, __file__, "--child", lib, workload],
+                                stdout=subprocess.PIPE, stderr=err, text=True,
+                                start_new_session=True)
+        got: list[str] = []
+        arrived = threading.Event()
+
+        def read() -> None:
+            for line in proc.stdout:
+                if line.startswith("{"):
+                    got.append(line)
+                    break
+            arrived.set()
+
+        threading.Thread(target=read, daemon=True).start()
+        finished = arrived.wait(300)
         try:
             os.killpg(proc.pid, signal.SIGKILL)     # whatever the run left
         except ProcessLookupError:
             pass
-    lines = out.strip().splitlines()
-    if not lines:
-        if workload == "W7":
-            return {"growth_mb": float("nan"), "stopped": "hung"}
-        raise SystemExit(f"{lib} {workload} failed:\n{err[-2000:]}")
-    return json.loads(lines[-1])
+        proc.wait(30)
+        err.seek(0)
+        if not got:
+            if workload == "W7":
+                return {"growth_mb": float("nan"), "stopped": "hung"}
+            why = "took over 300 s" if not finished else "failed"
+            raise SystemExit(f"{lib} {workload} {why}:\n{err.read()[-2000:]}")
+    return json.loads(got[0])
 
 
 def measure(workload: str, runs: int) -> dict[str, list[dict]]:
