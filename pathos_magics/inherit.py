@@ -30,8 +30,8 @@ and of what gives it meaning (type, numpy dtype, shape, strides, the array
 typecode or memoryview format), hashed straight from the object's memory:
 no copy.  A numpy array's block digests are remembered, and hold while
 :mod:`pages` shows its pages unwritten since: an unchanged 400 MB array
-costs ~1 ms a map on each side, not ~0.2 s of hashing.  numpy is never imported here: an array can only exist once the
-notebook imported it.  Arrays of Python objects (dtype ``object``) and
+costs ~1 ms a map on each side, not ~0.2 s of hashing.  numpy is never
+imported here: an array can only exist once the notebook imported it.  Arrays of Python objects (dtype ``object``) and
 non-contiguous views are not named.
 
 Not named, so shipped as before: nested containers, instances, bytes items

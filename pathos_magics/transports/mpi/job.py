@@ -248,7 +248,6 @@ class _Relay:
             except OSError:
                 self._abort()           # the kernel is gone: end the job
 
-
     def _abort(self) -> None:
         """End the whole job.  MPI_Abort skips MPI_Finalize, which removes
         MPICH's shared memory files: remove them first (every rank here has
