@@ -108,12 +108,13 @@ class ChannelWorker(WorkerHandle):
     def stop(self, timeout: float) -> None:
         """Ask the worker to exit, wait up to ``timeout`` for its channel to
         close, then close our end (which ends it if it has not)."""
+        stop_together([self], timeout)
+
+    def ask_to_stop(self) -> None:
         try:
             self.channel.send((wire.STOP,))
         except (OSError, ValueError):
             pass
-        self.join_reader(timeout)       # the worker exits and its channel closes
-        self.kill()
 
     def join_reader(self, timeout: float) -> None:
         """Wait up to ``timeout`` for the reader to see the channel close
@@ -154,3 +155,16 @@ class ChannelWorker(WorkerHandle):
 
     def send(self, msg: tuple) -> None:
         self.channel.send(msg)
+
+
+def stop_together(workers: list, timeout: float) -> None:
+    """Stop channel workers within ``timeout`` in all: STOP to every one
+    first, so that they exit side by side, then wait for each channel to
+    close while time is left, and close our end of each (which ends a worker
+    that has not)."""
+    deadline = time.monotonic() + timeout
+    for w in workers:
+        w.ask_to_stop()
+    for w in workers:
+        w.join_reader(max(0.0, deadline - time.monotonic()))
+        w.kill()

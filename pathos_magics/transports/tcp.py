@@ -29,7 +29,7 @@ from typing import Optional, Union
 
 from .. import wire
 from ..errors import TransportError
-from .base import ChannelWorker, Transport, WorkerSink
+from .base import ChannelWorker, Transport, WorkerSink, stop_together
 from .ssh.protocol import INTENT_INFO, INTENT_WORKER
 from .ssh.secret import SecretError, parse_secret, read_secret_file
 from .ssh.transport import ChannelConnection
@@ -212,14 +212,7 @@ class TCPTransport(Transport):
         with self._lock:
             self._closed = True
             handles, self._handles = self._handles, []
-        for h in handles:
-            try:
-                h.channel.send((wire.STOP,))
-            except (OSError, ValueError):
-                pass
-        per = timeout / max(1, len(handles))
-        for h in handles:
-            h.stop(per)
+        stop_together(handles, timeout)
 
     def __repr__(self) -> str:
         return f"<TCPTransport {self.label} workers={self.live_workers()}>"

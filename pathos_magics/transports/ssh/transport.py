@@ -44,7 +44,7 @@ from ...errors import TransportError
 from ...ssh.pipe import Stream
 from ...ssh.session import SSHError, Session, get_session
 from ...system import split_user
-from ..base import ChannelWorker, Transport, WorkerSink
+from ..base import ChannelWorker, Transport, WorkerSink, stop_together
 from .bootstrap import boot_argv, package_tag, ship_packages
 from .protocol import (BOOT_TAG, DEFAULT_REMOTE_DIR, ENV_REMOTE_DIR, INTENT_WORKER,
                        SERVER_TAG, parse_fields)
@@ -429,13 +429,7 @@ class SSHTransport(Transport):
             handles, self._handles = self._handles, []
             server, self._server = self._server, None
         deadline = time.monotonic() + timeout
-        for h in handles:
-            try:
-                h.channel.send((wire.STOP,))
-            except (OSError, ValueError):
-                pass
-        for h in handles:
-            h.stop(max(0.0, deadline - time.monotonic()))
+        stop_together(handles, timeout)
         if server is not None:
             server.stop(max(0.1, deadline - time.monotonic()))
 
