@@ -19,6 +19,7 @@ import pytest
 from pathos_magics import core, ssh
 from pathos_magics.pools import ParallelPool
 from pathos_magics.pools.servers import ServerSkippedWarning
+from pathos_magics.transports.ssh.transport import _read_launch
 
 pytestmark = pytest.mark.integration
 
@@ -27,22 +28,11 @@ WAIT = 60.0
 
 
 def _banner(chan, deadline: float) -> dict:
-    """The server's banner fields, read from its exec channel."""
-    buf = b""
-    chan.settimeout(0.5)
-    while time.monotonic() < deadline:
-        try:
-            data = chan.recv(4096)
-        except TimeoutError:
-            continue
-        if not data:
-            break
-        buf += data
-        for line in buf.decode(errors="replace").splitlines():
-            if line.startswith("PATHOS_MAGICS_SERVER"):
-                return dict(f.split("=", 1) for f in line.split()[1:])
-    err = chan.recv_stderr(65536) if chan.recv_stderr_ready() else b""
-    raise AssertionError(f"no banner: {buf!r} {err!r}")
+    """The server's banner fields, read from its exec channel as the ssh
+    transport reads them."""
+    _, banner, err = _read_launch(chan, deadline)
+    assert banner, f"no banner: {err!r}"
+    return banner
 
 
 def _gone(host, pid: int) -> bool:
