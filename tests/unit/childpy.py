@@ -91,6 +91,21 @@ def run_child(code: str, timeout: float = 30.0) -> Child:
     return Child(proc.returncode, out, err, False, reap_tagged(tag))
 
 
+#: For the scripts run_child runs (they import os, time and psutil first):
+#: ``children(timeout)``, the pids of the live processes the script started,
+#: once there are none or ``timeout`` passed (multiprocessing's resource
+#: tracker aside).
+CHILDREN = '''def children(timeout=5.0):
+    deadline = time.monotonic() + timeout
+    while True:
+        kids = [p.pid for p in psutil.Process().children(recursive=True)
+                if p.status() != psutil.STATUS_ZOMBIE
+                and "resource_tracker" not in " ".join(p.cmdline())]
+        if not kids or time.monotonic() > deadline:
+            return kids
+'''
+
+
 def skip_or_fail(reason: str) -> None:
     """As tests/conftest.py: a missing prerequisite skips outside CI, fails in CI."""
     import pytest

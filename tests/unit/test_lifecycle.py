@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import pytest
 
-from childpy import run_child
+from childpy import CHILDREN, run_child
 
 # A map that ends in WorkerLostError: task 3 kills every worker that runs it.
 # The last loss starts a replacement while the failed map unwinds.
@@ -23,15 +23,7 @@ def die(x):
         os._exit(3)
     return x
 
-def children(timeout=5.0):
-    deadline = time.monotonic() + timeout
-    while True:
-        kids = [p.pid for p in psutil.Process().children(recursive=True)
-                if p.status() != psutil.STATUS_ZOMBIE
-                and "resource_tracker" not in " ".join(p.cmdline())]
-        if not kids or time.monotonic() > deadline:
-            return kids
-
+{CHILDREN}
 for attempt in range(ROUNDS):
     pool = ProcessPool(2, context=CONTEXT)
     try:
@@ -42,7 +34,7 @@ for attempt in range(ROUNDS):
         sys.exit("the map did not fail")
     AFTER
 print("done", flush=True)
-"""
+""".replace("{CHILDREN}", CHILDREN)
 
 
 def _lost_script(after: str, rounds: int, context: str = "fork") -> str:
@@ -98,19 +90,11 @@ def c_call(x):
     # one long C call: no bytecode runs, so no Python signal handler either
     return sum(range(10 ** 12))
 
-def children(timeout=5.0):
-    deadline = time.monotonic() + timeout
-    while True:
-        kids = [p.pid for p in psutil.Process().children(recursive=True)
-                if p.status() != psutil.STATUS_ZOMBIE
-                and "resource_tracker" not in " ".join(p.cmdline())]
-        if not kids or time.monotonic() > deadline:
-            return kids
-
+{CHILDREN}
 POOL, TASK = KIND, FUNC
 BODY
 print("done", flush=True)
-"""
+""".replace("{CHILDREN}", CHILDREN)
 
 
 def _unfinished(kind: str, func: str, body: str) -> str:

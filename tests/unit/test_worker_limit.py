@@ -16,7 +16,7 @@ from pathlib import Path
 
 import pytest
 
-from childpy import run_child, skip_or_fail
+from childpy import CHILDREN, run_child, skip_or_fail
 
 _V2, _V1 = Path("/sys/fs/cgroup"), Path("/sys/fs/cgroup/pids")
 
@@ -67,15 +67,7 @@ open(PROCS, "w").write(str(os.getpid()))       # from here on, inside the cgroup
 from pathos_magics import errors
 from pathos_magics.pools import ProcessPool, ThreadPool
 
-def children(timeout=5.0):
-    deadline = time.monotonic() + timeout
-    while True:
-        kids = [p.pid for p in psutil.Process().children(recursive=True)
-                if p.status() != psutil.STATUS_ZOMBIE
-                and "resource_tracker" not in " ".join(p.cmdline())]
-        if not kids or time.monotonic() > deadline:
-            return kids
-
+{CHILDREN}
 def refused(make, *words):
     try:
         pool = make()
@@ -87,7 +79,7 @@ def refused(make, *words):
         sys.exit(f"not refused: {pool}")
     left = children(1.0)
     assert not left, f"started before refusing: {left}"
-"""
+""".replace("{CHILDREN}", CHILDREN)
 
 _TAIL = """
 with ProcessPool(2) as pool:                   # the moment after: pools work
