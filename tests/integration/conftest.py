@@ -34,11 +34,16 @@ def _skip_or_fail(reason: str) -> None:
 @pytest.fixture(scope="session")
 def net(tmp_path_factory):
     """Two real hosts running sshd, torn down after the session."""
+    yield from two_hosts(tmp_path_factory.mktemp("sshhosts"))
+
+
+def two_hosts(folder, **network_options):
+    """Two real hosts in ``folder``, with the ssh toolkit, the registry and
+    the remote package folder pointed at them, until the generator ends."""
     why = missing_prerequisites()
     if why:
         _skip_or_fail(why)
-    folder = tmp_path_factory.mktemp("sshhosts")
-    network = TestNetwork(str(folder), count=2)
+    network = TestNetwork(str(folder), count=2, **network_options)
     saved = dict(os.environ)
     try:
         network.start()
