@@ -16,3 +16,16 @@ def execute(cells: list[str], path: Path):
                                      resources={"metadata": {"path": str(path)}})
     client.execute()        # starts the kernel, runs every cell, shuts it down
     return nb
+
+
+def cell_text(cell) -> str:
+    """What a cell showed: its streams, tracebacks and text/plain results."""
+    parts = []
+    for out in cell.outputs:
+        if out.output_type == "stream":
+            parts.append(out.text)
+        elif out.output_type == "error":
+            parts.append("\n".join(out.traceback))
+        else:
+            parts.append(out.get("data", {}).get("text/plain", ""))
+    return "\n".join(parts)

@@ -3,7 +3,6 @@ with real signals.  A remote worker is a process on this machine inside the
 host's network namespace, so the test signals it by its pid."""
 from __future__ import annotations
 
-import importlib.util
 import os
 import signal
 import sys
@@ -14,6 +13,8 @@ import pytest
 
 from pathos_magics import events
 from pathos_magics.errors import TaskTimeoutError
+
+from mpi_needed import require_mpi  # noqa: E402 - tests/integration, on the path
 
 pytestmark = pytest.mark.integration
 
@@ -113,22 +114,9 @@ def test_sigstopped_remote_worker_is_lost_its_tasks_run_elsewhere(net):
 
 # ---------------------------------------------------------------- MPI
 
-def _mpi_missing() -> str | None:
-    if importlib.util.find_spec("mpi4py") is None:
-        return "mpi4py is not installed (pip install pathos_magics[mpi])"
-    exe = os.path.join(os.path.dirname(sys.executable), "mpiexec")
-    if not os.access(exe, os.X_OK):
-        return f"{exe} is missing (pip install pathos_magics[mpi])"
-    return None
-
-
 @pytest.fixture
 def mpi():
-    why = _mpi_missing()
-    if why:
-        if os.environ.get("CI"):
-            pytest.fail(f"{why} (required in CI)")
-        pytest.skip(why)
+    require_mpi()
     from pathos_magics.pools.mpi import MpiPool
     return MpiPool
 

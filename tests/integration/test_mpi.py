@@ -7,7 +7,6 @@ pid, since a rank that lost its parent would no longer be our child.
 """
 from __future__ import annotations
 
-import importlib.util
 import os
 import signal
 import subprocess
@@ -22,25 +21,14 @@ import pytest
 from pathos_magics import events
 from pathos_magics.errors import NoWorkersError, TransportError, WorkerLostError
 
+from mpi_needed import require_mpi  # noqa: E402 - tests/integration, on the path
+
 pytestmark = pytest.mark.integration
-
-
-def _mpi_missing() -> str | None:
-    if importlib.util.find_spec("mpi4py") is None:
-        return "mpi4py is not installed (pip install pathos_magics[mpi])"
-    exe = os.path.join(os.path.dirname(sys.executable), "mpiexec")
-    if not os.access(exe, os.X_OK):
-        return f"{exe} is missing (pip install pathos_magics[mpi])"
-    return None
 
 
 @pytest.fixture(scope="module", autouse=True)
 def _need_mpi():
-    why = _mpi_missing()
-    if why:
-        if os.environ.get("CI"):
-            pytest.fail(f"{why} (required in CI)")
-        pytest.skip(why)
+    require_mpi()
 
 
 def _pool(nodes: int, **kwds):

@@ -10,25 +10,15 @@ the job over the hosts' links.
 from __future__ import annotations
 
 import os
-import sys
 import time
 
 import pytest
 
 from pathos_magics.errors import NoWorkersError
 
+from mpi_needed import require_mpi  # noqa: E402 - tests/integration, on the path
+
 pytestmark = pytest.mark.integration
-
-PY = sys.executable
-
-
-def _mpi_missing() -> str | None:
-    import importlib.util
-    if importlib.util.find_spec("mpi4py") is None:
-        return "mpi4py is not installed (pip install pathos_magics[mpi])"
-    if not os.access(os.path.join(os.path.dirname(PY), "mpiexec"), os.X_OK):
-        return "mpiexec of the mpich wheel is missing (pip install pathos_magics[mpi])"
-    return None
 
 
 @pytest.fixture
@@ -36,9 +26,7 @@ def cluster(net, tmp_path):
     """Hydra's view of the two hosts: an ssh wrapper with the test's config
     and keys, a hosts file, and routes so each host reaches the kernel's
     addresses on the other links (Hydra's control port is on one of them)."""
-    why = _mpi_missing()
-    if why:
-        pytest.fail(why) if os.environ.get("CI") else pytest.skip(why)
+    require_mpi()
     wrap = tmp_path / "ssh"
     wrap.write_text("#!/bin/sh\nexec ssh -F '%s' -o UserKnownHostsFile='%s' "
                     "-o BatchMode=yes -o ConnectTimeout=5 \"$@\"\n" % (net.ssh_config, net.known_hosts))

@@ -11,23 +11,13 @@ import pytest
 nbclient = pytest.importorskip("nbclient")
 nbformat = pytest.importorskip("nbformat")
 
+from notebooks import cell_text  # noqa: E402 - tests/integration, on the path
+
 pytestmark = [pytest.mark.integration, pytest.mark.timeout(300)]
 
 ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 _VIEW = "application/vnd.jupyter.widget-view+json"
 _STATE = "application/vnd.jupyter.widget-state+json"
-
-
-def _text(cell) -> str:
-    parts = []
-    for out in cell.outputs:
-        if out.output_type == "stream":
-            parts.append(out.text)
-        elif out.output_type == "error":
-            parts.append("\n".join(out.traceback))
-        else:
-            parts.append(out.get("data", {}).get("text/plain", ""))
-    return "\n".join(parts)
 
 
 def test_panel_tour_runs_against_the_test_hosts(net, registry_dir, tmp_path):
@@ -45,22 +35,22 @@ def test_panel_tour_runs_against_the_test_hosts(net, registry_dir, tmp_path):
     assert "node0" in views[0]["data"]["text/plain"]
     assert "<table>" in views[0]["data"]["text/html"]
 
-    lines = _text(tested).splitlines()
+    lines = cell_text(tested).splitlines()
     assert lines[0].startswith("node0 | ok · Python "), lines
     assert lines[1].startswith("node1 | ok · Python "), lines
 
     assert "ParallelPool(ncpus=0, servers=({'node0': 1, 'node1': 1},)): running, " \
-        "2 workers" in _text(started), _text(started)
-    assert "%pathos pool remote node0:1 node1:1" in _text(equivalent)
-    assert "sum(squares)" not in _text(mapped)        # no error
-    live_text = _text(live)
+        "2 workers" in cell_text(started), cell_text(started)
+    assert "%pathos pool remote node0:1 node1:1" in cell_text(equivalent)
+    assert "sum(squares)" not in cell_text(mapped)        # no error
+    live_text = cell_text(live)
     assert "node0 | 1 up · 0 busy · 0 lost" in live_text
     assert "node1 | 1 up · 0 busy · 0 lost" in live_text
     done = [int(line.split("lost · ")[1].split()[0]) for line in live_text.splitlines()
             if " done" in line]
     assert sum(done) == 60 and all(d > 0 for d in done), live_text
     assert str(sum(x * x for x in range(60))) in live_text
-    assert "no pool from this panel" in _text(stopped)
+    assert "no pool from this panel" in cell_text(stopped)
 
     states = nb.metadata["widgets"][_STATE]["state"]
     classes = [c for m in states.values() for c in m["state"].get("_dom_classes", [])]

@@ -10,6 +10,8 @@ nbclient = pytest.importorskip("nbclient")
 
 from pathos_magics.demo import run_notebook, summarise  # noqa: E402
 
+from notebooks import cell_text  # noqa: E402 - tests/integration, on the path
+
 ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 _VIEW = "application/vnd.jupyter.widget-view+json"
 _STATE = "application/vnd.jupyter.widget-state+json"
@@ -29,37 +31,25 @@ def _code(nb):
     return [c for c in nb.cells if c.cell_type == "code"]
 
 
-def _text(cell) -> str:
-    parts = []
-    for out in cell.outputs:
-        if out.output_type == "stream":
-            parts.append(out.text)
-        elif out.output_type == "error":
-            parts.append("\n".join(out.traceback))
-        else:
-            parts.append(out.get("data", {}).get("text/plain", ""))
-    return "\n".join(parts)
-
-
 @pytest.mark.timeout(240)
 def test_quickstart_runs_in_a_real_kernel(executed):
     cells = _code(executed)
     # %pathos pool process 2 shows the active pool
-    assert "ProcessPool(ncpus=2)" in _text(cells[0])
+    assert "ProcessPool(ncpus=2)" in cell_text(cells[0])
     # Pool().map: right result, and a progress widget with a text fallback
-    assert "([0, 1, 4, 9, 16], 100)" in _text(cells[1])
+    assert "([0, 1, 4, 9, 16], 100)" in cell_text(cells[1])
     views = [o for o in cells[1].outputs if _VIEW in o.get("data", {})]
     assert views, "no progress widget was displayed for a 1 s map"
     assert "100/100" in views[-1]["data"]["text/plain"]
     # %%pmap with a lambda and a closure over notebook state
-    assert "[100, 101, 108, 127, 164]" in _text(cells[4])
+    assert "[100, 101, 108, 127, 164]" in cell_text(cells[4])
     # the failing item: named, with the cell's line
-    error = _text(cells[5])
+    error = cell_text(cells[5])
     assert "ZeroDivisionError" in error and "task 2 (item 0)" in error
     assert "ratio = 8 / x" in error
     assert "pathos_magics/" not in error            # none of our plumbing
     # %pathos status: two live workers
-    status = _text(cells[6])
+    status = cell_text(cells[6])
     assert "2 workers" in status and "local-0" in status
 
 
