@@ -371,13 +371,16 @@ def resolve(name: str, kind: str, wanted: bytes) -> Any:
     that changes it in place changes it here only, and the next map's check
     sees that).  The copy from the fork is tried first, then the value last
     shipped here (:func:`keep`; hashed again, as tasks may have changed it)."""
-    if _AT_FORK is None or name not in _AT_FORK:
+    if _AT_FORK is None:
         raise Stale(name, "does not exist (not forked from the kernel)")
-    obj = _AT_FORK[name]
-    why = _differs(obj, kind, wanted)
-    if why is None:
-        _KEPT.pop(name, None)            # the kernel went back to the fork's value
-        return obj
+    if name not in _AT_FORK:             # made in the kernel after the fork
+        why = "does not exist here (made after this worker was forked)"
+    else:
+        obj = _AT_FORK[name]
+        why = _differs(obj, kind, wanted)
+        if why is None:
+            _KEPT.pop(name, None)        # the kernel went back to the fork's value
+            return obj
     kept = _KEPT.get(name)
     # a kept value shipped with another digest cannot match (short of a
     # task writing the kernel's new value into it): not hashed

@@ -121,6 +121,17 @@ def test_unbound_private_and_history_names_are_not_named(main_ns):
     assert pid_of(main_ns["A"], excluded=frozenset({"A"}))[:2] == ("keep", "A")
 
 
+def test_a_global_made_after_the_fork_is_kept_once_shipped(main_ns, forked):
+    forked()                                                    # before it existed
+    main_ns["LATE"] = late = list(range(1000))
+    with pytest.raises(inherit.Stale, match="does not exist here"):
+        inherit.resolve(*pid_of(late)[1:])
+    exec("def f(i):\n    return LATE[i]\n", main_ns)
+    payload = serialize.dumps_code(main_ns["f"], inherit.Namer(frozenset({"LATE"})))
+    kept = serialize.loads_code(payload).__globals__["LATE"]
+    assert inherit.resolve(*pid_of(late)[1:]) is kept           # the next maps
+
+
 def test_a_value_shipped_to_a_stale_worker_is_kept_while_it_holds(main_ns, forked):
     main_ns["A"] = list(range(1000))
     forked()
